@@ -1,0 +1,40 @@
+"""User-facing error types. The CLI prints these as one line, without a traceback."""
+
+from __future__ import annotations
+
+from mast_bench.config import ConfigError
+from mast_bench.fileio import OutputDirError
+from mast_bench.registry import UnknownNameError
+
+
+class DatasetError(ValueError):
+    """A dataset folder that is missing, incomplete or laid out differently from the official copy."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is truncated, foreign, unsafe to unpickle, or does not match the model."""
+
+
+class TrainingError(RuntimeError):
+    """Training stopped on purpose (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+class ProtocolError(ValueError):
+    """An evaluation request that the protocol cannot honour (e.g. no validation split)."""
+
+
+class RecordError(ValueError):
+    """A result-record file (or a leaderboard CSV built from records) that is malformed; names the file."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    OutputDirError,
+    UnknownNameError,
+    DatasetError,
+    CheckpointError,
+    TrainingError,
+    ProtocolError,
+    RecordError,
+    FileNotFoundError,
+)
