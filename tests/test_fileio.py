@@ -18,6 +18,15 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
+def test_atomic_write_uses_umask_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 def test_interrupted_write_keeps_old_content(tmp_path: Path) -> None:
     target = tmp_path / "a.txt"
     target.write_text("good")
