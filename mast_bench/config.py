@@ -62,6 +62,17 @@ class MastConfig:
     mass_floor_coeff: float = 1.0
     aware: bool = False
     aware_coeff: float = 1.0
+    #: Which families' parameters subspace k's uncertainty sees: every other family ("others"), only its
+    #: own ("own") or all ("all"); docs/method.md explains the default.
+    uncertainty_inputs: Literal["others", "own", "all"] = "others"
+    #: Predicted log-variances are squashed to ±bound, so per-pair weights exp(−s) stay within e^±bound.
+    uncertainty_bound: float = 5.0
+    #: "normalised": the encoder sees exp(−s)-weighted distances rescaled to mean 1 per subspace and the head
+    #: learns s from the Gaussian likelihood; "nll": the plain d·exp(−s) + s term (docs/method.md).
+    uncertainty_form: Literal["normalised", "nll"] = "normalised"
+    #: Weight of the head's likelihood term in the "normalised" form; only the head receives its gradient.
+    uncertainty_coeff: float = 1.0
+    aware_hidden: int = 64
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,9 @@ class RunConfig:
     checkpoint_every: int = 1
     checkpoint_every_steps: int = 0
     log_every: int = 10
+    #: Intra-op CPU threads of the training process (0 = torch's default). With data.workers > 0 on a
+    #: small CPU, 1 keeps the trainer and the augmentation workers from competing for cores.
+    threads: int = 0
 
 
 @dataclass(frozen=True)

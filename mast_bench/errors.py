@@ -19,6 +19,18 @@ class TrainingError(RuntimeError):
     """Training stopped on purpose (e.g. a non-finite loss); the last good checkpoint is kept."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says which checkpoint was kept and how to resume.
+
+    A ``KeyboardInterrupt`` subclass so that callers who do not know it still see an interrupt.
+    ``resumable`` is true when a checkpoint exists to continue from.
+    """
+
+    def __init__(self, message: str, resumable: bool = False) -> None:
+        super().__init__(message)
+        self.resumable = resumable
+
+
 class ProtocolError(ValueError):
     """An evaluation request that the protocol cannot honour (e.g. no validation split)."""
 
