@@ -29,11 +29,17 @@ def list_cmd() -> None:
 @datasets.command("check")
 @click.argument("name")
 @click.option("--data-root", required=True, type=click.Path(path_type=Path), help="Folder holding the official files.")
-def check_cmd(name: str, data_root: Path) -> None:
+@click.option(
+    "--skip-duplicates",
+    is_flag=True,
+    help="Skip hashing every image to find identical images (the slow part on ImageNet-sized copies).",
+)
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1), help="Threads for image hashing.")
+def check_cmd(name: str, data_root: Path, skip_duplicates: bool, workers: int) -> None:
     """Verify a local copy of dataset NAME: files, split counts, duplicates, classes, checksums."""
     from mast_bench.data.check import check_dataset
 
-    report = check_dataset(name, data_root)
+    report = check_dataset(name, data_root, duplicates=not skip_duplicates, workers=workers)
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)
