@@ -15,6 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,8 @@ class ResultRecord:
                 raise ValueError(f"record field {name!r} must be a mapping, got {getattr(self, name)!r}")
         if self.selected_on == "test":
             raise ValueError("a record cannot have hyperparameters selected on the test split")
+        if self.created and created_datetime(self.created) is None:
+            raise ValueError(f"record field 'created' must be an ISO-8601 timestamp, got {self.created!r}")
 
     def key(self) -> str:
         """Stable cell identifier used as the file name (a readable slug plus a hash of :data:`KEY_FIELDS`)."""
@@ -128,15 +131,27 @@ class ResultRecord:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"record has unknown fields: {', '.join(unknown)}")
-        required = sorted(f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
-                          and f.default_factory is dataclasses.MISSING and f.name not in d)
-        if required:
-            raise ValueError(f"record is missing fields: {', '.join(required)}")
+        missing = sorted(f.name for f in dataclasses.fields(cls) if _required(f) and f.name not in d)
+        if missing:
+            raise ValueError(f"record is missing fields: {', '.join(missing)}")
         d = dict(d)
         if not isinstance(d.get("seeds", []), list):
             raise ValueError(f"record field 'seeds' must be a list, got {d['seeds']!r}")
         d["seeds"] = tuple(d.get("seeds", ()))
         return cls(**d)
+
+
+def created_datetime(created: str) -> datetime | None:
+    """Parse a record's ``created`` stamp (naive stamps are taken as UTC); None if empty or unparseable."""
+    try:
+        stamp = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
 def _is_number(x: Any) -> bool:
@@ -155,8 +170,6 @@ def write_record(out_dir: str | Path, record: ResultRecord) -> Path:
         The path written (replacing an earlier record of the same cell).
     """
     if not record.created:
-        from datetime import UTC, datetime
-
         record = dataclasses.replace(record, created=datetime.now(UTC).isoformat(timespec="microseconds"))
     if not record.code_version:
         from mast_bench import code_version
