@@ -1,8 +1,8 @@
 """The L-BFGS probes against scikit-learn on the same features and regularisation.
 
 Tolerances (measured on these fixtures, stated in benchmarks/README.md):
-* float32, default rtol 1e-4: accuracy equal to scikit-learn's converged fit (within 0.5 points
-  required), coefficients within 2 % of the largest coefficient;
+* float32, default rtol 1e-4: held-out accuracy within 0.5 points of scikit-learn's converged fit,
+  coefficients within 1 % of the largest coefficient, held-out logits within 2 % of the largest logit;
 * float64, rtol 1e-10 against scikit-learn at tol 1e-10: coefficients within 1e-4 relative.
 """
 
@@ -25,11 +25,11 @@ K = 4
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
 
 
-def blobs(n: int = 300, d: int = 20, k: int = K, seed: int = 0, scale: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+def blobs(n: int = 300, d: int = 20, k: int = K, seed: int = 0, scale: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
     """Anisotropic Gaussian classes with a positive offset (like pooled ReLU features)."""
+    means = np.random.default_rng(100).normal(size=(k, d)) * scale  # one distribution; seed picks the sample
     rng = np.random.default_rng(seed)
     y = np.arange(n) % k
-    means = rng.normal(size=(k, d)) * scale
     x = means[y] + rng.normal(size=(n, d)) * np.linspace(0.3, 2.0, d) + 1.5
     return x, y
 
@@ -51,13 +51,15 @@ def acc(scores: torch.Tensor | np.ndarray, y: np.ndarray) -> float:
 @pytest.mark.parametrize("c", [1e-3, 0.1, pytest.param(10.0, marks=pytest.mark.slow)])
 def test_multinomial_matches_sklearn_float32_default(c: float) -> None:
     x, y = blobs()
-    xt, yt = blobs(seed=1)
+    xt, yt = blobs(seed=1)  # held-out sample of the same distribution (about 60-80 % accuracy)
     sk = sklearn_fit(x, y, c)
     fit = LogisticProbe(torch.tensor(x, dtype=torch.float32), torch.tensor(y), num_classes=K).fit(c)
     assert fit.converged
-    assert abs(acc(fit.decision_function(torch.tensor(xt)), yt) - 100 * sk.score(xt, yt)) <= 0.5
-    assert rel_err(fit.weight.double().numpy(), sk.coef_) < 2e-2
-    assert rel_err(fit.bias.double().numpy(), sk.intercept_) < 2e-2 * max(1.0, np.abs(sk.coef_).max())
+    ours = fit.decision_function(torch.tensor(xt)).double().numpy()
+    assert abs(acc(ours, yt) - 100 * sk.score(xt, yt)) <= 0.5
+    assert rel_err(fit.weight.double().numpy(), sk.coef_) < 1e-2
+    # The bias alone is poorly determined when features have a large mean; the logits it produces are not.
+    assert rel_err(ours, sk.decision_function(xt)) < 2e-2
 
 
 SLOW = pytest.mark.slow  # scikit-learn needs hundreds of iterations to reach tol 1e-10 at these C
