@@ -106,8 +106,14 @@ class PretrainMethod(nn.Module, abc.ABC):
             parts = [f"{label}: {', '.join(keys)}" for label, keys in
                      (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", shapes)) if keys]
             raise CheckpointError(f"method state does not match {type(self).__name__}: " + "; ".join(parts))
-        # strict=False is safe here: keys and shapes were checked above against the method entries only.
-        self.load_state_dict(dict(state), strict=False)
+        # Only the method entries are given; the backbone and projector are loaded separately, so the
+        # module-level load is partial by design and its result is checked instead.
+        result = self.load_state_dict(dict(state), strict=False)
+        leftover = sorted(result.unexpected_keys) + [k for k in result.missing_keys if not k.startswith(_CORE_PREFIXES)]
+        if leftover:
+            raise CheckpointError(
+                f"method state does not match {type(self).__name__}: leftover keys {', '.join(leftover)}"
+            )
 
     def aux_parameters(self) -> list[nn.Parameter]:
         """Parameters outside backbone and projector (MAST: mask logits, uncertainty head)."""
