@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mast_bench
 from mast_bench.config import ConfigError, Recipe, load_recipe
-from mast_bench.data.synthetic import make_synthetic as make_suite
+from mast_bench.data.synthetic.suite import make_synthetic as make_suite
 from mast_bench.fileio import atomic_write_json, atomic_write_text, prepare_out_dir
 from mast_bench.pretrain.run import pretrain
 
@@ -193,7 +193,7 @@ def _probe_all(
     import torch
 
     from mast_bench.convert import LoadedBackbone, load_backbone
-    from mast_bench.data.synthetic import SYNTHETIC_TASKS
+    from mast_bench.data.synthetic.suite import SYNTHETIC_TASKS
     from mast_bench.downstream import evaluate_linear
     from mast_bench.models.backbones import build_backbone
     from mast_bench.results.records import record_path
@@ -234,7 +234,7 @@ def _legend(recipes: dict[str, Recipe], checkpoints: dict[str, Path], seed: int)
 
 
 def _tables(records_dir: Path, out: Path, models: list[str], legend: str) -> tuple[Path, Path, str]:
-    from mast_bench.data.synthetic import SYNTHETIC_TASKS
+    from mast_bench.data.synthetic.suite import SYNTHETIC_TASKS
     from mast_bench.results.leaderboard import build_leaderboard
     from mast_bench.results.tables import comparison_tables
 

@@ -19,7 +19,7 @@ def _seed() -> None:
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic suite (size="test"), generated once per session."""
-    from mast_bench.data.synthetic import make_synthetic
+    from mast_bench.data.synthetic.suite import make_synthetic
 
     root = tmp_path_factory.mktemp("synthetic")
     make_synthetic(root, seed=0, size="test", overwrite=True)

@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from fixtures.records import make_record
 
 from mast_bench.cli import main
-from mast_bench.data.synthetic import SYNTHETIC_TASKS
+from mast_bench.data.synthetic.suite import SYNTHETIC_TASKS
 from mast_bench.demo import RANDOM_FLOOR, DemoPlan, demo_plan, run_demo
 from mast_bench.fileio import OutputDirError
 from mast_bench.results.records import RECORD_SUFFIX, iter_records, write_record
-from tests.test_records import make_record
 
 # One epoch of a few steps on the "test" suite: the chain, not the numbers, is under test here.
 TINY_OVERRIDES = (

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from mast_bench import code_version
 from mast_bench.config import Recipe, load_recipe, to_dict
 from mast_bench.convert import LoadedBackbone, load_backbone
-from mast_bench.data.synthetic import SYNTHETIC_TASKS, make_synthetic
+from mast_bench.data.synthetic.suite import SYNTHETIC_TASKS, make_synthetic
 from mast_bench.downstream import evaluate_linear
 from mast_bench.fileio import atomic_write_text
 from mast_bench.models.backbones import build_backbone, spec_from_model_config

@@ -37,7 +37,7 @@ def list_cmd() -> None:
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1), help="Threads for image hashing.")
 def check_cmd(name: str, data_root: Path, skip_duplicates: bool, workers: int) -> None:
     """Verify a local copy of dataset NAME: files, split counts, duplicates, classes, checksums."""
-    from mast_bench.data.check import check_dataset
+    from mast_bench.data.verify.check import check_dataset
 
     report = check_dataset(name, data_root, duplicates=not skip_duplicates, workers=workers)
     click.echo(report.render())
@@ -54,7 +54,7 @@ def check_cmd(name: str, data_root: Path, skip_duplicates: bool, workers: int) -
 @click.option("--overwrite", is_flag=True, help="Allow writing into a non-empty folder.")
 def make_synthetic_cmd(out: Path, seed: int, size: str, overwrite: bool) -> None:
     """Generate the synthetic invariance suite (pretraining pool, tasks, few-shot pool, scenes)."""
-    from mast_bench.data.synthetic import make_synthetic
+    from mast_bench.data.synthetic.suite import make_synthetic
 
     manifest = make_synthetic(out, seed=seed, size=size, overwrite=overwrite)
     click.echo(f"wrote synthetic suite ({size}, seed {seed}) to {out} ({len(manifest['files'])} files)")

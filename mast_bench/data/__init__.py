@@ -1,24 +1,13 @@
-"""Dataset registry: the synthetic invariance suite and loaders of the official files of real datasets."""
+"""Datasets: readers of the official files of real datasets, the embedded synthetic suite, splits, checks.
 
-# Modules that register datasets (imported by mast_bench.registry.load_all).
-from mast_bench.data import (  # noqa: F401
-    aircraft,
-    caltech101,
-    cars,
-    cifar,
-    cub200,
-    dogs,
-    dtd,
-    flowers102,
-    folder,
-    food101,
-    imagefolder,
-    imagenet,
-    mit67,
-    pets,
-    stl10,
-    sun397,
-    synthetic,
-    synthetic_datasets,
-    voc07,
-)
+Sub-packages, one concern each:
+
+- :mod:`mast_bench.data.readers`: one module per real dataset, each registered the same way;
+- :mod:`mast_bench.data.synthetic`: the seeded synthetic invariance suite (generator and its readers);
+- :mod:`mast_bench.data.splits`: pure seeded validation splits and the committed split files;
+- :mod:`mast_bench.data.verify`: listing a copy and checking it against the official numbers.
+
+Importing this package fills :data:`mast_bench.registry.DATASETS` (see :func:`mast_bench.registry.load_all`).
+"""
+
+from mast_bench.data import readers, synthetic  # noqa: F401  (register datasets)

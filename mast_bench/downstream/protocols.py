@@ -76,7 +76,7 @@ class Protocol:
         augself_max_iter, augself_tolerance_grad: AugSelf's L-BFGS settings.
         ks, temperature: kNN neighbour counts and softmax temperature.
         val_rule: whose validation-split convention the protocol follows where a dataset ships none
-            (``DatasetInfo.extra["val_splits"]``, see ``mast_bench.data.splits``).
+            (``DatasetInfo.extra["val_splits"]``, see ``mast_bench.data.splits.seeded``).
         description: one line for help texts.
     """
 

@@ -1,6 +1,6 @@
 """Where a linear protocol trains and selects: the dataset's official val split or a seeded part of train.
 
-The split files themselves belong to the data layer (:mod:`mast_bench.data.splits`); this module maps a
+The split files themselves belong to the data layer (:mod:`mast_bench.data.splits.seeded`); this module maps a
 protocol onto them and cuts cached features accordingly, so the official train split is extracted once and
 shared by every protocol's train/val partition of it.
 """
@@ -40,7 +40,7 @@ def plan_splits(protocol: Protocol, info: Any, data_root: str | Path, out_dir: s
         if "val" not in info.splits:
             raise ProtocolError(f"dataset {info.name!r} has no validation split for protocol {protocol.name!r}")
         return SplitPlan("train", "val", describe={"source": "official", "train_split": "train", "val_split": "val"})
-    from mast_bench.data.splits import GENERATED, resolve_val_split
+    from mast_bench.data.splits.seeded import GENERATED, resolve_val_split
 
     rule = declared.get(protocol.val_rule) if hasattr(declared, "get") else None
     if callable(rule):

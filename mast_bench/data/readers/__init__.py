@@ -1,0 +1,24 @@
+"""Readers of real datasets from their official on-disk files (never downloaded).
+
+Each module describes one dataset and registers it in :data:`mast_bench.registry.DATASETS`.
+"""
+
+from mast_bench.data.readers import (  # noqa: F401  (register datasets)
+    aircraft,
+    caltech101,
+    cars,
+    cifar,
+    cub200,
+    dogs,
+    dtd,
+    flowers102,
+    folder,
+    food101,
+    imagefolder,
+    imagenet,
+    mit67,
+    pets,
+    stl10,
+    sun397,
+    voc07,
+)

@@ -1,0 +1,1 @@
+"""Validation splits: pure seeded rules (:mod:`.seeded`) and committed split files (:mod:`.files`)."""

@@ -1,0 +1,1 @@
+"""Listing a dataset copy (:mod:`.listing`) and checking it against official numbers (:mod:`.check`)."""
