@@ -6,11 +6,13 @@ after feature extraction. scikit-learn walks the grid from strong to weak regula
 ``warm_start=True`` (the order that helps it most) and warm-starts the refit from the selected
 coefficients.
 
-scikit-learn's default ``tol=1e-4`` is an absolute bound on the gradient; with 100 classes the
-gradient entries are small and its fits stop several points away from the optimum (the "defaults"
-line, printed for reference with ``--with-defaults``). The timed baseline therefore uses a tighter
-``--sklearn-tol`` (default 1e-7) so both sides reach the same optimum, and the last line compares
-them at equal accuracy.
+scikit-learn's ``tol`` is an absolute bound on the gradient; with 100 classes the gradient entries are
+small and at its default (1e-4) its fits stop away from the optimum. The headline ratio is therefore
+taken against the *loosest* tolerance of ``--sklearn-tols`` (tried loosest first) whose grid reaches our
+accuracy: its validation curve within 0.5 points of a float64 reference (our probe in float64 solved to
+rtol 1e-9 at every grid point) wherever the reference is within 5 points of its peak, and its test
+accuracy within 0.5 points of ours. Every tolerance tried is printed with its verdict; the last line
+gives the headline ratio (``--with-defaults`` also prints scikit-learn at tol 1e-4, max_iter 100).
 
 Features: a Gaussian mixture in 512 dimensions (100 classes, class means and within-class noise on
 decaying spectra in a random basis, plus a positive offset like pooled ReLU features), generated
@@ -20,7 +22,6 @@ once and shared by both fits. Run: ``.venv/bin/python benchmarks/linear_probe_vs
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import time
 import warnings
@@ -89,6 +90,34 @@ def sklearn_protocol(
             "iters": iters, "refit_iter": int(refit.n_iter_[0])}
 
 
+def float64_reference(train: Features, val: Features, test: Features, classes: int) -> dict[str, Any]:
+    """Val accuracy at every grid point and the test accuracy of the selected refit, solved to rtol 1e-9 in float64."""
+    from mast_bench.downstream.probe import LogisticProbe
+
+    grid = list(PROTOCOLS["ericsson"].grid)
+    probe = LogisticProbe(train.x, train.y, num_classes=classes, dtype=torch.float64)
+    acc: dict[int, float] = {}
+    for i in sorted(range(len(grid)), key=lambda j: -grid[j]):  # strong to weak: warm starts
+        fit = probe.fit(1.0 / grid[i], rtol=1e-9, max_iter=10_000)
+        acc[i] = 100.0 * float((fit.decision_function(val.x.double()).argmax(1) == val.y).double().mean())
+    scores = [acc[i] for i in range(len(grid))]
+    best = scores.index(max(scores))
+    refit = LogisticProbe(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]), num_classes=classes,
+                          dtype=torch.float64).fit(1.0 / grid[best], rtol=1e-9, max_iter=10_000)
+    test_acc = 100.0 * float((refit.decision_function(test.x.double()).argmax(1) == test.y).double().mean())
+    return {"val": scores, "selected": grid[best], "value": test_acc}
+
+
+def reaches(
+    curve: list[float], ref: list[float], test_acc: float, ours_test: float
+) -> tuple[bool, float, float, float]:
+    """The equal-accuracy criterion. Returns (met, largest val gap near the peak, test gap to ours, wd of that gap)."""
+    peak = max(ref)
+    gap, at = max((abs(a - b), i) for i, (a, b) in enumerate(zip(curve, ref)) if b >= peak - 5)
+    met = gap <= 0.5 and abs(test_acc - ours_test) <= 0.5
+    return met, gap, test_acc - ours_test, PROTOCOLS["ericsson"].grid[at]
+
+
 def _timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     out = fn(*args, **kw)
@@ -100,7 +129,10 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--sklearn-tol", type=float, default=1e-7)
+    parser.add_argument("--sklearn-tols", default="1e-4,1e-5,1e-6,1e-7,1e-8,1e-9",
+                        help="scikit-learn tolerances to try, loosest first (comma-separated)")
+    parser.add_argument("--all-tols", action="store_true",
+                        help="time every tolerance, not only up to the first that reaches our accuracy")
     parser.add_argument("--sklearn-max-iter", type=int, default=1000)
     parser.add_argument("--with-defaults", action="store_true",
                         help="also time scikit-learn at its defaults (tol 1e-4, max_iter 100) in both grid orders")
@@ -128,20 +160,31 @@ def main() -> None:
             res, wall, cpu = _timed(sklearn_protocol, train, val, test, tol=1e-4, max_iter=100, ascending=ascending)
             line(name, res, wall, cpu)
 
-    sk, t_sk, cpu_sk = _timed(sklearn_protocol, train, val, test, tol=args.sklearn_tol, max_iter=args.sklearn_max_iter)
-    line(f"tol {args.sklearn_tol:g}, max_iter {args.sklearn_max_iter}", sk, t_sk, cpu_sk)
-    if sk["selected"] != ours.selected:
-        # A flat val curve can tip either way; compare the solvers at the same wd as well.
-        grid = list(PROTOCOLS["ericsson"].grid)
-        same = select_and_refit(dataclasses.replace(PROTOCOLS["ericsson"], grid=(sk["selected"],)), train, val, test,
-                                num_classes=args.classes, metric="top1")
-        i, j = grid.index(ours.selected), grid.index(sk["selected"])
-        print(f"selections differ: val at ours' wd {ours.val_scores[i]:.2f} (sklearn {sk['val'][i]:.2f}), at "
-              f"sklearn's wd {ours.val_scores[j]:.2f} (sklearn {sk['val'][j]:.2f}); refitted at sklearn's wd "
-              f"{sk['selected']:.3g} ours scores {same.value:.2f}% on test vs sklearn {sk['value']:.2f}%")
-    print(f"cpu-time ratio {cpu_sk / cpu_ours:.1f}; load average now {os.getloadavg()[0]:.1f}")
-    print(f"linear_probe: ours {t_ours:.1f} s, sklearn {t_sk:.1f} s, ratio {t_sk / t_ours:.1f}, "
-          f"accuracy delta {ours.value - sk['value']:+.2f}")
+    ref = float64_reference(train, val, test, args.classes)
+    met, gap, _, at = reaches(ours.val_scores, ref["val"], ours.value, ours.value)
+    print(f"float64 reference (rtol 1e-9): test {ref['value']:.2f}%  selected wd {ref['selected']:.3g}; ours: "
+          f"largest val gap near the peak {gap:.2f} pts (at wd {at:.3g}), test {ours.value - ref['value']:+.2f} pts "
+          "vs the reference")
+
+    chosen = None
+    for tol in (float(t) for t in args.sklearn_tols.split(",")):
+        sk, t_sk, cpu_sk = _timed(sklearn_protocol, train, val, test, tol=tol, max_iter=args.sklearn_max_iter)
+        met, gap, dtest, at = reaches(sk["val"], ref["val"], sk["value"], ours.value)
+        line(f"tol {tol:g}, max_iter {args.sklearn_max_iter}", sk, t_sk, cpu_sk)
+        print(f"  equal accuracy: {'yes' if met else 'no'} (val gap to the float64 reference near the peak "
+              f"{gap:.2f} pts at wd {at:.3g}, test {dtest:+.2f} pts vs ours); wall ratio {t_sk / t_ours:.1f}, "
+              f"cpu ratio {cpu_sk / cpu_ours:.1f}")
+        if met and chosen is None:
+            chosen = (tol, sk, t_sk, cpu_sk)
+            if not args.all_tols:
+                break
+    if chosen is None:
+        print("no scikit-learn tolerance tried reaches our accuracy; try tighter --sklearn-tols")
+        return
+    tol, sk, t_sk, cpu_sk = chosen
+    print(f"load average now {os.getloadavg()[0]:.1f}")
+    print(f"linear_probe: ours {t_ours:.1f} s, sklearn (loosest tol reaching our accuracy: {tol:g}) {t_sk:.1f} s, "
+          f"ratio {t_sk / t_ours:.1f} (cpu {cpu_sk / cpu_ours:.1f}), accuracy delta {ours.value - sk['value']:+.2f}")
 
 
 if __name__ == "__main__":

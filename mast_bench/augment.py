@@ -207,17 +207,22 @@ def apply_color_jitter(x: torch.Tensor, factors: tuple[float, ...], order: tuple
     return x
 
 
-def apply_view(
-    img: torch.Tensor, p: ViewParams, spec: ViewSpec, size: int, mean: tuple[float, ...], std: tuple[float, ...]
-) -> torch.Tensor:
-    """Produce a view from a uint8 image ``(3, H, W)``; returns a normalised float view ``(3, size, size)``.
+def apply_geometry(img: torch.Tensor, p: ViewParams, spec: ViewSpec, size: int) -> torch.Tensor:
+    """Crop-and-resize then flip a uint8 image ``(3, H, W)``; returns a uint8 view ``(3, size, size)``.
 
-    Order as VICReg's pipeline: crop+resize, flip, jitter, grayscale, blur, solarise, normalise.
+    The part of a view that needs the full-resolution source; the split pipeline runs it in the
+    DataLoader workers and everything after it batched on the training device
+    (:mod:`mast_bench.augment_batched`).
     """
     top, left, h, w = p.crop
     x = F.resized_crop(img, top, left, h, w, [size, size], interpolation=spec.interpolation, antialias=True)
-    if p.flip:
-        x = F.horizontal_flip(x)
+    return F.horizontal_flip(x) if p.flip else x
+
+
+def apply_photometric(
+    x: torch.Tensor, p: ViewParams, spec: ViewSpec, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """Jitter, grayscale, blur, solarise and normalise a uint8 view ``(3, S, S)`` → float ``(3, S, S)``."""
     x = F.to_dtype(x, torch.float32, scale=True)
     x = apply_color_jitter(x, p.jitter, p.order)
     if p.grayscale:
@@ -227,6 +232,16 @@ def apply_view(
     if p.solarize:
         x = F.solarize(x, threshold=0.5)  # PIL's ImageOps.solarize threshold 128 of 255
     return F.normalize(x, list(mean), list(std))
+
+
+def apply_view(
+    img: torch.Tensor, p: ViewParams, spec: ViewSpec, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """Produce a view from a uint8 image ``(3, H, W)``; returns a normalised float view ``(3, size, size)``.
+
+    Order as VICReg's pipeline: crop+resize, flip, jitter, grayscale, blur, solarise, normalise.
+    """
+    return apply_photometric(apply_geometry(img, p, spec, size), p, spec, mean, std)
 
 
 def to_uint8_image(img: Any) -> torch.Tensor:

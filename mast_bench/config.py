@@ -95,6 +95,11 @@ class AugmentConfig:
     crop_scale: tuple[float, float] = (0.08, 1.0)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    #: Where the photometric families (jitter, grayscale, blur, solarise) run: "device": batched on the
+    #: training device after the DataLoader workers decoded, cropped, resized and flipped each image;
+    #: "workers": every family per image in the workers. Same drawn and recorded parameters either way
+    #: (benchmarks/README.md: throughput; tests/test_augment_batched.py: equality tolerance).
+    where: Literal["device", "workers"] = "device"
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,10 @@ class DataConfig:
     root: str | None = None
     split: str = "train"
     workers: int = 0
+    #: Page-locked host batches for asynchronous copies to CUDA (ignored on the CPU).
+    pin_memory: bool = True
+    #: Keep the DataLoader workers alive between epochs (saves their start-up and dataset re-open).
+    persistent_workers: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,8 @@ class OptimConfig:
     warmup_epochs: float = 10.0
     #: Cosine schedule ends at final_lr_ratio × peak lr.
     final_lr_ratio: float = 0.001
-    #: Learning-rate multiplier for MAST's mask logits and uncertainty head.
+    #: Learning-rate multiplier for MAST's mask logits and uncertainty head (momentum SGD). docs/method.md §4:
+    #: aux_lr_scale × peak lr near 0.2 learns the subspaces without letting batch noise drive the masks.
     aux_lr_scale: float = 1.0
 
 
@@ -138,6 +148,13 @@ class RunConfig:
     #: Intra-op CPU threads of the training process (0 = torch's default). With data.workers > 0 on a
     #: small CPU, 1 keeps the trainer and the augmentation workers from competing for cores.
     threads: int = 0
+    #: NHWC memory format for the model and its inputs (benchmarks/README.md: measured effect).
+    channels_last: bool = False
+    #: ``torch.compile`` the training model; where no compiler backend works the run falls back to eager
+    #: mode with a warning that the log records.
+    compile: bool = False
+    #: TensorBoard event files in ``<out>/tensorboard`` (needs the ``tensorboard`` package).
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,19 @@ from mast_bench.registry import UnknownNameError
 
 
 class DatasetError(ValueError):
-    """A dataset folder that is missing, incomplete or laid out differently from the official copy."""
+    """A dataset folder that is missing, incomplete or laid out differently from the official copy.
+
+    An unreadable image is found while a DataLoader worker reads it; torch re-raises it in the main
+    process as ``DatasetError("Caught DatasetError in DataLoader worker ...\nOriginal Traceback ...")``.
+    The constructor keeps only the original one-line message, so the CLI still prints one line.
+    """
+
+    def __init__(self, message: object = "") -> None:
+        text = str(message)
+        if text.startswith("Caught DatasetError") and "\nOriginal Traceback" in text:
+            last = text.rstrip().splitlines()[-1]  # "mast_bench.errors.DatasetError: <the original message>"
+            text = last.split("DatasetError: ", 1)[-1]
+        super().__init__(text)
 
 
 class CheckpointError(ValueError):

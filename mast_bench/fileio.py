@@ -84,6 +84,32 @@ def atomic_savefig(path: str | os.PathLike[str], fig: Any, **kwargs: Any) -> Pat
     return Path(path)
 
 
+def check_out_dir(path: str | os.PathLike[str], *, overwrite: bool = False, allowed: tuple[str, ...] = ()) -> Path:
+    """The checks of :func:`prepare_out_dir` without creating anything: run them before a job's work.
+
+    Raises:
+        OutputDirError: as :func:`prepare_out_dir`, and for a folder that could not be created (its
+            nearest existing parent is a file or not writable).
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"output path {str(out)!r} exists and is not a folder")
+    if out.is_dir() and not overwrite:
+        others = sorted(p.name for p in out.iterdir() if p.name not in allowed)
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise OutputDirError(
+                f"output folder {str(out)!r} already exists and holds other files ({shown}); "
+                "choose another --out or pass --overwrite"
+            )
+    parent = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), Path("/"))
+    if not parent.is_dir():
+        raise OutputDirError(f"cannot create output folder {str(out)!r}: Not a directory ({str(parent)!r} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputDirError(f"output folder {str(out)!r} is not writable ({str(parent)!r} is read-only)")
+    return out
+
+
 def prepare_out_dir(
     path: str | os.PathLike[str], *, overwrite: bool = False, allowed: tuple[str, ...] = ()
 ) -> Path:
@@ -99,17 +125,7 @@ def prepare_out_dir(
     Raises:
         OutputDirError: the folder exists with other content, is a file, or is not writable.
     """
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise OutputDirError(f"output path {str(out)!r} exists and is not a folder")
-    if out.is_dir() and not overwrite:
-        others = sorted(p.name for p in out.iterdir() if p.name not in allowed)
-        if others:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-            raise OutputDirError(
-                f"output folder {str(out)!r} already exists and holds other files ({shown}); "
-                "choose another --out or pass --overwrite"
-            )
+    out = check_out_dir(path, overwrite=overwrite, allowed=allowed)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -74,7 +74,8 @@ class Registry(Generic[T]):
 BACKBONES: Registry[Callable[..., Any]] = Registry("backbone")
 METHODS: Registry[Callable[..., Any]] = Registry("method")
 DATASETS: Registry[Any] = Registry("dataset")
-EVALUATORS: Registry[Callable[..., Any]] = Registry("evaluator")
+#: ``mast_bench.downstream.contract.Evaluator`` instances (plan cells, run them; ``execute`` skips and writes).
+EVALUATORS: Registry[Any] = Registry("evaluator")
 CONVERTERS: Registry[Any] = Registry("converter")
 
 # Modules whose import fills the registries. Listed explicitly (no scanning) so the set of
@@ -84,6 +85,7 @@ _REGISTERING_MODULES: tuple[str, ...] = (
     "mast_bench.methods",
     "mast_bench.data",
     "mast_bench.downstream",
+    "mast_bench.downstream.detection.evaluator",  # imports without Detectron2; running it needs Detectron2
     "mast_bench.convert",
 )
 _loaded = False

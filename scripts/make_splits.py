@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mast_bench.data.splits.seeded import SPLITS_DIR, verify_committed_splits, write_committed_splits
+from mast_bench.data.splits.files import SPLITS_DIR, verify_committed_splits, write_committed_splits
 
 
 def main() -> int:

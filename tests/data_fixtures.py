@@ -305,3 +305,17 @@ def tree_state(root: Path) -> dict[str, tuple[int, int]]:
             st = os.stat(os.path.join(dirpath, f))
             out[os.path.relpath(os.path.join(dirpath, f), root)] = (st.st_size, st.st_mtime_ns)
     return out
+
+
+#: Dataset name → maker of its tiny copy, for every reader these fixtures cover.
+REAL_MAKERS = {
+    "cifar10": make_cifar10,
+    "cifar100": make_cifar100,
+    "stl10": make_stl10,
+    "food101": make_food101,
+    "sun397": make_sun397,
+    "mit67": make_mit67,
+    "dtd": make_dtd,
+    "imagenet": make_imagenet,
+    "imagefolder": make_imagefolder,
+}

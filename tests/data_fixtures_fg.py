@@ -336,3 +336,10 @@ def make_dogs(parent: Path, per_split: dict[str, int] | None = None, lists_dir: 
         sio.savemat(lists / f"{split}_list.mat", _dogs_list(rows))
     sio.savemat(lists / "file_list.mat", _dogs_list(sorted(e for rows in entries.values() for e in rows)))
     return parent
+
+
+#: Dataset name → maker of its tiny copy, for every fine-grained reader.
+FG_MAKERS = {
+    "aircraft": make_aircraft, "caltech101": make_caltech101, "cars": make_cars, "cub200": make_cub200,
+    "dogs": make_dogs, "flowers102": make_flowers102, "pets": make_pets, "voc07": make_voc2007,
+}  # fmt: skip

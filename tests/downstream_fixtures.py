@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from fixtures.threads import one_thread  # noqa: F401  (re-exported for the downstream tests)
 from PIL import Image
 from torch.utils.data import Dataset
 
@@ -68,7 +69,7 @@ def register_fake(
     metric: str = "top1",
     multilabel: bool = False,
 ) -> DatasetInfo:
-    """Register (once) a fake dataset; its loader counts builds in ``info.extra['builds']``."""
+    """Register (once) a fake dataset; its loader counts builds in ``info.loader.builds``."""
     if name in DATASETS:
         return DATASETS.get(name)
     sizes = sizes or {"train": 60, "val": 30, "test": 30}
@@ -78,9 +79,11 @@ def register_fake(
         builds.append(split)
         return Blobs(split, sizes[split], k, transform, multilabel)
 
+    loader.builds = builds  # type: ignore[attr-defined]
+
     info = DatasetInfo(
         name=name, num_classes=k, splits=tuple(sizes), metric=metric, val_source=val_source,  # type: ignore[arg-type]
-        layout="<root>/ (in memory)", loader=loader, multilabel=multilabel, extra={"builds": builds},
+        layout="<root>/ (in memory)", loader=loader, multilabel=multilabel,
     )
     DATASETS.add(name, info)
     return info
@@ -115,9 +118,10 @@ def tree(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()) if path.exists() else []
 
 
-def one_thread() -> Iterator[None]:
-    """Module fixture body: run tiny tensors on one thread (thread hand-offs dominate on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def evaluate_args(task: str, dataset: str, protocol: str, tmp_path: Path) -> list[str]:
+    """``mast-bench evaluate TASK`` arguments: weights ``tmp_path/w.pt``, records to ``tmp_path/rec``, features
+    cached in ``tmp_path/c``, on the CPU without progress bars (the caller adds ``--data-root``)."""
+    return [
+        "evaluate", task, "--weights", str(tmp_path / "w.pt"), "--dataset", dataset, "--protocol", protocol,
+        "--out", str(tmp_path / "rec"), "--cache-dir", str(tmp_path / "c"), "--no-progress", "--device", "cpu",
+    ]  # fmt: skip

@@ -97,6 +97,16 @@ def soft_overlap(masks: torch.Tensor) -> torch.Tensor:
     return lo / hi.clamp_min(torch.finfo(torch.float64).tiny)
 
 
+def shares_of(masks: torch.Tensor) -> torch.Tensor:
+    """Each dimension's invariance weight split between the subspaces, ``w_kj = m_kj / Σ_k m_kj`` ``(K, D)``.
+
+    These, not the memberships ``m``, are what the objective weighs each subspace's invariance by
+    (:func:`mast_bench.methods.mast_loss.mask_shares`).
+    """
+    m = masks.double()
+    return m / m.sum(dim=0, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+
+
 def heatmap_table(masks: torch.Tensor, families: Sequence[str]) -> pd.DataFrame:
     """One row per dimension in display order: ``rank, dimension, dominant`` and each family's mask value."""
     order, dominant = sort_dimensions(masks)
@@ -113,14 +123,21 @@ def heatmap_table(masks: torch.Tensor, families: Sequence[str]) -> pd.DataFrame:
 
 
 def overlap_table(masks: torch.Tensor, families: Sequence[str]) -> pd.DataFrame:
-    """Long table of every ordered pair: ``family_a, family_b, iou, soft_overlap, mass_a, mass_b``."""
+    """Long table of every ordered pair: ``family_a, family_b, iou, soft_overlap, share_overlap, mass_a, mass_b``.
+
+    ``iou`` and ``soft_overlap`` are of the memberships ``m``; ``share_overlap`` is the soft overlap of the
+    shares (:func:`shares_of`), the weights the objective uses: 1 while two subspaces weigh every dimension
+    alike. (A hard threshold at the equal split 1/K would turn differences of 1e-4 into full disagreement.)
+    """
     iou, soft, mass = iou_matrix(masks), soft_overlap(masks), masks.double().mean(dim=1)
+    share = soft_overlap(shares_of(masks))
     rows = [
         {
             "family_a": a,
             "family_b": b,
             "iou": float(iou[i, j]),
             "soft_overlap": float(soft[i, j]),
+            "share_overlap": float(share[i, j]),
             "mass_a": float(mass[i]),
             "mass_b": float(mass[j]),
         }
@@ -152,15 +169,14 @@ def write_heatmap(masks: torch.Tensor, families: Sequence[str], out_dir: str | P
 
 
 def write_overlap(masks: torch.Tensor, families: Sequence[str], out_dir: str | Path) -> tuple[Path, Path]:
-    """Draw the K×K IoU (masks > 0.5) and soft-overlap matrices side by side; returns ``(png, csv)``."""
+    """Draw the K×K IoU (masks > 0.5), soft-overlap and share-overlap matrices side by side; returns ``(png, csv)``."""
     out = Path(out_dir)
     table = overlap_table(masks, families)
     csv = atomic_write_text(out / "mask_overlap.csv", table.to_csv(index=False, float_format="%.6g"))
     k = len(families)
-    fig, axes = plt.subplots(1, 2, figsize=(4.2 * 2 + 1.0, 0.55 * k + 2.2))
-    for ax, column, title in zip(
-        axes, ("iou", "soft_overlap"), (f"IoU of masks > {IOU_THRESHOLD}", "soft overlap Σmin / Σmax"), strict=True
-    ):
+    fig, axes = plt.subplots(1, 3, figsize=(4.2 * 3 + 1.0, 0.55 * k + 2.2))
+    titles = (f"IoU of masks > {IOU_THRESHOLD}", "soft overlap of masks", "soft overlap of shares w = m / Σ_k m")
+    for ax, column, title in zip(axes, ("iou", "soft_overlap", "share_overlap"), titles, strict=True):
         grid = table[column].to_numpy().reshape(k, k)
         im = ax.imshow(np.ma.masked_invalid(grid), cmap="magma", vmin=0.0, vmax=1.0)
         for i in range(k):

@@ -23,7 +23,7 @@ from mast_bench.augment import JITTER_FACTORS, PARAM_LAYOUT, build_multiview
 from mast_bench.config import Recipe
 from mast_bench.fileio import atomic_savefig, atomic_write_text
 from mast_bench.methods.mast import MAST
-from mast_bench.methods.mast_loss import subspace_invariance
+from mast_bench.methods.mast_loss import mask_shares, subspace_invariance
 from mast_bench.registry import DATASETS
 
 #: The strength measure plotted for each family: column name and axis label. Each measures how much the
@@ -108,7 +108,7 @@ def uncertainty_table(
         strength columns (:func:`pair_strengths`).
     """
     model.eval()
-    masks = model.masks()
+    masks = mask_shares(model.mask_logits.detach())  # the weights d_k uses in the objective
     s_parts, d_parts = [], []
     for lo in range(0, x1.shape[0], batch):
         sl = slice(lo, lo + batch)

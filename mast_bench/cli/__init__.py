@@ -2,7 +2,8 @@
 
 Each command parses and validates its options, calls one plain library function, and prints
 where its outputs went. User errors (bad config, bad data folder, bad checkpoint) are turned
-into a one-line ``Error: ...`` and exit status 2 without a traceback.
+into a one-line ``Error: ...`` and exit status 2 without a traceback; Ctrl-C in any command prints
+one line (:data:`INTERRUPTED`) and exits with status 130.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import click
 from mast_bench import __version__
 from mast_bench.errors import USER_ERRORS
 
+#: What every command prints when Ctrl-C stops it (exit status 130, the shell's code for SIGINT).
+INTERRUPTED = "Stopped: interrupted (Ctrl-C); files already written are complete (each is written atomically)"
+
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
@@ -22,6 +26,9 @@ class _Group(click.Group):
         except USER_ERRORS as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
+            click.echo(f"\n{INTERRUPTED}", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -37,8 +44,11 @@ def _register_commands() -> None:
         convert_cmd,
         datasets_cmd,
         demo_cmd,
+        detection_cmd,
         evaluate_cmd,
+        fewshot_cmd,
         pretrain_cmd,
+        reproduce_cmd,
         results_cmd,
     )
 

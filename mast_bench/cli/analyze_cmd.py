@@ -27,7 +27,9 @@ def analyze_cmd(
 ) -> None:
     """MAST analyses of CHECKPOINT: mask heat-map, mask overlap (IoU, soft), uncertainty vs augmentation strength."""
     from mast_bench.analysis import analyze
+    from mast_bench.fileio import check_out_dir
 
+    check_out_dir(out, overwrite=overwrite)  # before the checkpoint and the data are read
     result = analyze(
         checkpoint, out, data_root=data_root, overwrite=overwrite, pairs=pairs, seed=seed, progress=not no_progress
     )

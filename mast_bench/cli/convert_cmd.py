@@ -39,12 +39,24 @@ from mast_bench.cli import main
     help="Expected architecture; the conversion fails if the weights describe another.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (otherwise they are refused).")
-def convert(ckpt: str, to: str, from_format: str, out: str, arch: str | None, overwrite: bool) -> None:
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Write Detectron2 weights that a stock Detectron2 ResNet would load only in part (e.g. a small CIFAR/STL "
+    "stem, which would stay random); refused without it.",
+)
+def convert(
+    ckpt: str, to: str, from_format: str, out: str, arch: str | None, overwrite: bool, allow_partial: bool
+) -> None:
     """Convert the backbone of CKPT strictly: every key is mapped or dropped on purpose, and listed."""
     from mast_bench.convert import convert_checkpoint
 
-    result = convert_checkpoint(ckpt, to, out, from_format=from_format, arch=arch, overwrite=overwrite)
+    result = convert_checkpoint(
+        ckpt, to, out, from_format=from_format, arch=arch, overwrite=overwrite, allow_partial=allow_partial
+    )
     for line in result.report.summary_lines():
         click.echo(line)
     for path in result.files:
         click.echo(f"wrote {path}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)

@@ -34,12 +34,22 @@ def list_cmd() -> None:
     is_flag=True,
     help="Skip hashing every image to find identical images (the slow part on ImageNet-sized copies).",
 )
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(1), help="Threads for image hashing.")
-def check_cmd(name: str, data_root: Path, skip_duplicates: bool, workers: int) -> None:
-    """Verify a local copy of dataset NAME: files, split counts, duplicates, classes, checksums."""
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Only check that every listed file is present and not empty (no decoding, checksums or duplicate search).",
+)
+@click.option(
+    "--workers", default=4, show_default=True, type=click.IntRange(1), help="Threads for image decoding and hashing."
+)
+def check_cmd(name: str, data_root: Path, skip_duplicates: bool, quick: bool, workers: int) -> None:
+    """Verify a local copy of dataset NAME: files, split counts, every image decodes, duplicates, classes, checksums.
+
+    Unreadable images (corrupt, empty, truncated, or not images at all) are listed by name.
+    """
     from mast_bench.data.verify.check import check_dataset
 
-    report = check_dataset(name, data_root, duplicates=not skip_duplicates, workers=workers)
+    report = check_dataset(name, data_root, duplicates=not skip_duplicates, workers=workers, quick=quick)
     click.echo(report.render())
     if not report.ok:
         raise SystemExit(1)

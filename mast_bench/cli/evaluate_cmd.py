@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +32,11 @@ def _weights_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Name in the records (default: the file name, or its folder for final.pt/checkpoint.pt)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/runs"),
                      show_default=True, help="Records folder (one JSON file per cell; shared by many runs)."),
-        click.option("--no-verify", is_flag=True, help="Skip the dataset copy's file-count and checksum checks."),
+        click.option("--no-verify", is_flag=True,
+                     help="Skip the dataset copy's file-count and checksum checks; a partial copy then gets a seeded "
+                          "validation split drawn from it (recorded as data_verified: false)."),
         click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto."),
-        click.option("--redo", is_flag=True, help="Recompute cells whose records already exist."),
+        click.option("--redo", is_flag=True, help="Recompute cells whose records already exist, and their features."),
         click.option("--no-progress", is_flag=True, help="No progress bars (e.g. in logs)."),
     ]
     for option in reversed(options):
@@ -44,14 +45,41 @@ def _weights_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _cache_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the commands that extract frozen features: the feature cache and the extraction precision."""
+    f = click.option("--feature-precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+                     help="Frozen-feature extraction precision: the protocols' fp32, or bf16 autocast on a GPU "
+                          "(faster; recorded in each record; a separate feature-cache entry).")(f)
     return click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                         help="Feature cache (default $MAST_BENCH_CACHE/features or ~/.cache/mast-bench/features).")(f)
 
 
-def _load_backbone(weights: Path, from_format: str, arch: str | None) -> Any:
-    from mast_bench.convert import load_backbone
+def _bootstrap_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the evaluators scored once on a test split: an opt-in test-set bootstrap interval."""
+    f = click.option("--bootstrap-seed", type=int, default=0, show_default=True,
+                     help="Seed of the --bootstrap resamples (recorded with the interval).")(f)
+    return click.option("--bootstrap", type=int, default=0, show_default=True, metavar="N",
+                        help="After the test split is scored, a seeded percentile-bootstrap 95 % interval of each "
+                             "cell's metric over N resamples of the test examples (e.g. 1000), recorded as ci95; "
+                             "0: none. Selects nothing; does not change which record a cell is.")(f)
 
-    return load_backbone(weights, from_format=from_format, arch=arch)
+
+def _bootstrap(kw: dict[str, Any]) -> dict[str, int]:
+    """``--bootstrap`` / ``--bootstrap-seed`` as option fields; a bad value is a one-line error before any work."""
+    from mast_bench.config import ConfigError
+    from mast_bench.downstream.testset_ci import check_bootstrap
+
+    settings = {"bootstrap": kw.pop("bootstrap"), "bootstrap_seed": kw.pop("bootstrap_seed")}
+    try:
+        check_bootstrap(settings["bootstrap"], settings["bootstrap_seed"])
+    except ValueError as exc:
+        raise ConfigError(f"--{exc}") from None
+    return settings
+
+
+def _load_backbone(weights: Path, from_format: str, arch: str | None) -> Any:
+    from mast_bench.downstream.weights import EvalWeights
+
+    return EvalWeights.load(weights, from_format=from_format, arch=arch)
 
 
 def _device(name: str) -> str:
@@ -70,33 +98,35 @@ def _model_name(weights: Path, given: str | None) -> str:
     return weights.parent.name if weights.stem in ("final", "checkpoint") and weights.parent.name else weights.stem
 
 
-def _prepare(kw: dict[str, Any]) -> dict[str, Any]:
-    """Shared option handling: load the weights, resolve the device, check the records folder."""
-    backbone = _load_backbone(kw.pop("weights"), kw.pop("from_format"), kw.pop("arch"))
-    kw["device"] = _device(kw["device"])
-    kw["verify"] = not kw.pop("no_verify")
-    kw["progress"] = not kw.pop("no_progress")
-    kw["out_dir"] = prepare_out_dir(kw.pop("out"), overwrite=True)  # records accumulate; only check writability
-    kw["backbone"] = backbone
-    return kw
+def _settings(kw: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Shared option handling: check the records folder first, then load the weights.
+
+    Returns:
+        (records folder, the ``EvalRequest`` fields every evaluation shares).
+    """
+    out = prepare_out_dir(kw["out"], overwrite=True)  # before any work: records accumulate, so only usability
+    device = _device(kw["device"])
+    weights = _load_backbone(kw["weights"], kw["from_format"], kw["arch"])
+    return out, {
+        "weights": weights, "model_name": _model_name(kw["weights"], kw["model_name"]), "device": device,
+        "verify": not kw["no_verify"], "redo": kw["redo"], "progress": not kw["no_progress"],
+        "cache_dir": kw.get("cache_dir"), "workers": kw.get("workers", 0),
+        "feature_precision": kw.get("feature_precision", "fp32"),
+    }
 
 
-def _with_backbone(f: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(f)
-    def wrapper(**kw: Any) -> Any:
-        kw["model_name"] = _model_name(kw["weights"], kw["model_name"])
-        return f(**_prepare(kw))
+def _request(kw: dict[str, Any], dataset: str, data_root: Path, protocol: str, options: Any) -> tuple[Any, Path]:
+    """(the evaluation request of one command, the records folder)."""
+    from mast_bench.downstream.contract import EvalRequest
 
-    return wrapper
+    out, common = _settings(kw)
+    return EvalRequest(dataset=dataset, data_root=data_root, protocol=protocol, options=options, **common), out
 
 
-def _report(records: list[Any], out_dir: Path) -> None:
-    from mast_bench.results.records import record_path
+def _execute(evaluator: Any, request: Any, out: Path) -> None:
+    from mast_bench.downstream.contract import execute, summarise
 
-    for r in records:
-        chosen = ", ".join(f"{k}={v:.4g}" for k, v in r.selected.items())
-        how = f" ({chosen} selected on {r.selected_on})" if chosen else ""
-        click.echo(f"{r.dataset} {r.protocol} {r.metric} = {r.value:.2f}{how} -> {record_path(out_dir, r)}")
+    click.echo(summarise(execute(evaluator, request, out, echo=click.echo)))
 
 
 @evaluate.command("linear")
@@ -107,13 +137,14 @@ def _report(records: list[Any], out_dir: Path) -> None:
 @click.option("--protocol", type=click.Choice(LINEAR_PROTOCOLS), default="ericsson", show_default=True)
 @click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="Classifier precision; float64 is slower and only needed for tolerances below the protocol's.")
-@_with_backbone
-def linear_cmd(**kw: Any) -> None:
+@_bootstrap_option
+def linear_cmd(dataset: str, data_root: Path, protocol: str, precision: str, **kw: Any) -> None:
     """Linear probe: regularisation chosen on val, refit on train+val, test reported once."""
-    from mast_bench.downstream.linear import evaluate_linear
+    from mast_bench.downstream.linear import LinearEvaluator, LinearOptions
 
-    records = evaluate_linear(**kw)
-    _report(records, kw["out_dir"])
+    options = LinearOptions(precision=precision, **_bootstrap(kw))
+    request, out = _request(kw, dataset, data_root, protocol, options)
+    _execute(LinearEvaluator(), request, out)
 
 
 @evaluate.command("knn")
@@ -122,12 +153,13 @@ def linear_cmd(**kw: Any) -> None:
 @click.option("--dataset", required=True, help="Dataset registry name.")
 @click.option("--data-root", required=True, type=click.Path(path_type=Path), help="The dataset's folder.")
 @click.option("--protocol", type=click.Choice(KNN_PROTOCOLS), default="knn", show_default=True)
-@_with_backbone
-def knn_cmd(**kw: Any) -> None:
+@_bootstrap_option
+def knn_cmd(dataset: str, data_root: Path, protocol: str, **kw: Any) -> None:
     """Weighted kNN (k = 10, 20, 100, 200; T = 0.07) on L2-normalised features; one record per k."""
-    from mast_bench.downstream.knn import evaluate_knn
+    from mast_bench.downstream.knn import KnnEvaluator, KnnOptions
 
-    _report(evaluate_knn(**kw), kw["out_dir"])
+    request, out = _request(kw, dataset, data_root, protocol, KnnOptions(**_bootstrap(kw)))
+    _execute(KnnEvaluator(), request, out)
 
 
 @evaluate.command("suite")
@@ -137,16 +169,25 @@ def knn_cmd(**kw: Any) -> None:
               help="Suite file, e.g. downstream/transfer_ericsson.yaml.")
 @click.option("--data-root", required=True, type=click.Path(path_type=Path),
               help="Parent folder of the datasets (one sub-folder per dataset unless the suite says otherwise).")
-@_with_backbone
-def suite_cmd(suite_file: Path, backbone: Any, data_root: Path, out_dir: Path, **kw: Any) -> None:
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only shard I of N (0 <= I < N) of the suite's cells; N jobs with I = 0 .. N-1 cover the "
+                   "suite exactly once (e.g. a Slurm job array, docs/cluster.md).")
+@_bootstrap_option
+def suite_cmd(suite_file: Path, data_root: Path, shard: str | None, **kw: Any) -> None:
     """Run every cell of a suite; existing cells are skipped unless --redo; failures are summarised."""
-    from mast_bench.downstream.suite import load_suite, run_suite, summarise
+    from mast_bench.downstream.contract import summarise
+    from mast_bench.downstream.shard import parse_shard
+    from mast_bench.downstream.suite import cells, load_suite, run_suite
 
+    part = parse_shard(shard)  # a bad value fails before anything is read or written
+    resampling = _bootstrap(kw)
     suite = load_suite(suite_file)
-    outcomes = run_suite(suite, backbone, data_root, out_dir, **kw)
-    for o in outcomes:
-        if o.status != "failed":
-            _report(o.records, out_dir)
+    out, common = _settings(kw)
+    weights, model_name = common.pop("weights"), common.pop("model_name")
+    if part.count > 1:
+        click.echo(f"shard {part}: {len(part.select(cells(suite)))} of {len(cells(suite))} cells")
+    outcomes = run_suite(suite, weights, data_root, out, model_name, echo=click.echo, shard=part, **resampling,
+                         **common)
     click.echo(summarise(outcomes))
     if any(o.status == "failed" for o in outcomes):
         sys.exit(1)
@@ -173,12 +214,15 @@ def _recipe(default: Any, epochs: int | None, batch_size: int | None) -> Any:
 @_weights_options
 @click.option("--data-root", required=True, type=click.Path(path_type=Path), help="ImageNet folder.")
 @_recipe_overrides
-@_with_backbone
-def imagenet_linear_cmd(epochs: int | None, batch_size: int | None, **kw: Any) -> None:
+def imagenet_linear_cmd(
+    data_root: Path, dataset: str, epochs: int | None, batch_size: int | None, **kw: Any
+) -> None:
     """ImageNet linear evaluation (VICReg recipe: SGD, 100 epochs, cosine); top-1/top-5 of the final epoch."""
-    from mast_bench.downstream.imagenet import LINEAR_RECIPE, evaluate_imagenet_linear
+    from mast_bench.downstream.imagenet import LINEAR_RECIPE, FinetuneOptions, ImagenetLinearEvaluator
 
-    _report(evaluate_imagenet_linear(recipe=_recipe(LINEAR_RECIPE, epochs, batch_size), **kw), kw["out_dir"])
+    options = FinetuneOptions(recipe=_recipe(LINEAR_RECIPE, epochs, batch_size))
+    request, out = _request(kw, dataset, data_root, LINEAR_RECIPE.name, options)
+    _execute(ImagenetLinearEvaluator(), request, out)
 
 
 @evaluate.command("semisup")
@@ -189,10 +233,14 @@ def imagenet_linear_cmd(epochs: int | None, batch_size: int | None, **kw: Any) -
                    "own train-<percent>pct split (ImageNet: <data-root>/1percent.txt or 10percent.txt).")
 @click.option("--percent", type=click.Choice(["1", "10"]), required=True, help="Which published recipe to use.")
 @_recipe_overrides
-@_with_backbone
-def semisup_cmd(percent: str, epochs: int | None, batch_size: int | None, **kw: Any) -> None:
+def semisup_cmd(
+    data_root: Path, subset_file: Path | None, percent: str, dataset: str, epochs: int | None,
+    batch_size: int | None, **kw: Any,
+) -> None:
     """Semi-supervised fine-tuning on 1 % or 10 % of the labels (VICReg recipe); final-epoch top-1/top-5."""
-    from mast_bench.downstream.imagenet import SEMISUP_RECIPES, evaluate_semisup
+    from mast_bench.downstream.imagenet import SEMISUP_RECIPES, FinetuneOptions, SemisupEvaluator
 
-    recipe = _recipe(SEMISUP_RECIPES[int(percent)], epochs, batch_size)
-    _report(evaluate_semisup(percent=int(percent), recipe=recipe, **kw), kw["out_dir"])
+    default = SEMISUP_RECIPES[int(percent)]
+    options = FinetuneOptions(_recipe(default, epochs, batch_size), percent=int(percent), subset_file=subset_file)
+    request, out = _request(kw, dataset, data_root, default.name, options)
+    _execute(SemisupEvaluator(), request, out)

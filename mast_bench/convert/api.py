@@ -8,15 +8,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mast_bench.checkpoints import safe_load
 from mast_bench.convert.cache import default_cache_dir, entry_path, read_entry
 from mast_bench.convert.detect import parse_format, resolve_format
-from mast_bench.convert.detectron2_writer import write_detectron2
+from mast_bench.convert.detectron2_writer import partial_load_warning, write_detectron2
 from mast_bench.convert.formats import Found
 from mast_bench.convert.layout import ARCHITECTURES, build_target, describe, infer_spec, refuse_vit
 from mast_bench.convert.mapping import map_backbone
 from mast_bench.convert.outputs import check_output
 from mast_bench.convert.report import ConversionReport, Converted
-from mast_bench.convert.safe_load import safe_load
 from mast_bench.convert.torchvision_writer import SUFFIXES, write_torchvision
 from mast_bench.errors import CheckpointError
 from mast_bench.fileio import OutputDirError, sha256_file
@@ -80,6 +80,7 @@ def convert_source(path: str | Path, from_format: str = "auto", arch: str | None
         filled=m.filled,
         notes=notes,
         location=found.evidence,
+        method=found.method,
     )
     size = found.input_size or (224 if spec.stem == "imagenet" else 32)
     return Converted(state_dict=m.state_dict, spec=spec, report=report, input_size=size, source=str(path))
@@ -87,10 +88,11 @@ def convert_source(path: str | Path, from_format: str = "auto", arch: str | None
 
 @dataclass
 class ConvertResult:
-    """What ``convert_checkpoint`` did: the report and the files it wrote (weights first)."""
+    """What ``convert_checkpoint`` did: the report, the files it wrote (weights first) and warnings to show."""
 
     report: ConversionReport
     files: list[Path]
+    warnings: list[str] = field(default_factory=list)
 
 
 def convert_checkpoint(
@@ -100,6 +102,7 @@ def convert_checkpoint(
     from_format: str = "auto",
     arch: str | None = None,
     overwrite: bool = False,
+    allow_partial: bool = False,
 ) -> ConvertResult:
     """Convert a checkpoint's backbone and write it for torchvision or Detectron2.
 
@@ -110,6 +113,8 @@ def convert_checkpoint(
         from_format: source format or ``"auto"``.
         arch: expected architecture (checked).
         overwrite: replace existing outputs; otherwise they are refused before any work.
+        allow_partial: write Detectron2 weights that a stock model would load only in part (e.g. a small
+            stem); without it such a conversion is refused, with it the result carries a warning.
     """
     if to not in TARGETS:
         raise UnknownNameError(f"unknown conversion target {to!r}; valid: {', '.join(TARGETS)}")
@@ -119,8 +124,12 @@ def convert_checkpoint(
     else:
         check_output(out, (".pkl",), (".yaml", ".json"), overwrite)
     conv = convert_source(path, from_format, arch)
-    writer = write_torchvision if to == "torchvision" else write_detectron2
-    return ConvertResult(report=conv.report, files=writer(out, conv, overwrite=overwrite))
+    if to == "torchvision":
+        return ConvertResult(report=conv.report, files=write_torchvision(out, conv, overwrite=overwrite))
+    files = write_detectron2(out, conv, overwrite=overwrite, allow_partial=allow_partial)
+    partial = partial_load_warning(conv)
+    warnings = [f"{partial}; written anyway (--allow-partial)"] if partial else []
+    return ConvertResult(report=conv.report, files=files, warnings=warnings)
 
 
 @dataclass
@@ -184,6 +193,8 @@ def load_backbone(
     cdir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = entry_path(cdir, digest, from_format, arch)
     hit = read_entry(entry)
+    if hit is not None and "method" not in hit[1].get("report", {}):
+        hit = None  # written before reports carried the method: convert again so records can name it
     if hit is not None:
         state, meta = hit
         report = ConversionReport.from_dict(meta["report"])

@@ -16,6 +16,9 @@ from typing import Any
 
 import torch
 
+from mast_bench.checkpoints import read_weights
+from mast_bench.errors import CheckpointError
+
 ENV_VAR = "MAST_BENCH_CACHE"
 
 
@@ -46,5 +49,10 @@ def read_entry(weights: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] 
         return None
     if not isinstance(meta, dict) or hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
         return None
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    try:
+        state = read_weights(weights)
+    except (CheckpointError, OSError):  # an entry that cannot be read is rebuilt, never trusted
+        return None
+    if not isinstance(state, dict):
+        return None
     return state, meta

@@ -1,6 +1,6 @@
 """Write converted weights for Detectron2: a ``.pkl`` model, a YAML config fragment and a JSON sidecar.
 
-Key renaming from a torchvision ResNet (docs/PROTOCOLS.md §5, the rule of Detectron2's
+Key renaming from a torchvision ResNet (docs/protocols.md, checkpoint conversion to Detectron2; the rule of Detectron2's
 ``tools/convert-torchvision-to-d2.py``): ``conv1``/``bn1`` → ``stem.conv1``/``stem.conv1.norm``;
 ``layerN`` → ``res{N+1}``; ``bnK`` → ``convK.norm``; ``downsample.0``/``.1`` → ``shortcut``/
 ``shortcut.norm``. BatchNorm step counters are left out: Detectron2's FrozenBN has none and
@@ -135,19 +135,48 @@ def config_fragment(conv: Converted, weights: Path) -> str:
     return "\n".join(lines) + "\n" + yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)
 
 
-def write_detectron2(out: str | Path, conv: Converted, overwrite: bool = False) -> list[Path]:
+def partial_load_warning(conv: Converted) -> str | None:
+    """Why a stock Detectron2 ResNet would leave part of these weights random, or None when it loads them all.
+
+    Detectron2's ``BasicStem`` is a 7x7 stride-2 conv plus max-pool; a small (CIFAR/STL-style) stem's
+    3x3 ``conv1`` has another shape, so ``DetectionCheckpointer`` skips it and the stem stays randomly
+    initialised.
+    """
+    if conv.spec.stem == "imagenet":
+        return None
+    shape = tuple(conv.state_dict["conv1.weight"].shape)
+    return (
+        f"{describe(conv.spec)} has a '{conv.spec.stem}' stem (3x3 stride-1 conv1, no max-pool); a stock Detectron2 "
+        f"ResNet (7x7 stride-2 BasicStem) cannot load stem.conv1.weight {shape}, so its stem would stay random"
+    )
+
+
+def write_detectron2(
+    out: str | Path, conv: Converted, overwrite: bool = False, allow_partial: bool = False
+) -> list[Path]:
     """Write ``out`` (.pkl), its ``.yaml`` config fragment and ``.json`` sidecar atomically.
 
     The pickle holds ``{"model": {name: np.ndarray}, "__author__": "mast-bench", "matching_heuristics": True}``,
     the layout Detectron2's ``DetectionCheckpointer`` reads from ``.pkl`` files.
 
+    Args:
+        allow_partial: write weights that a stock Detectron2 model would load only in part
+            (:func:`partial_load_warning`); refused otherwise.
+
     Raises:
-        CheckpointError: the architecture has no Detectron2 ``RESNETS.DEPTH`` (``resnet_tiny``).
+        CheckpointError: the architecture has no Detectron2 ``RESNETS.DEPTH`` (``resnet_tiny``), or part of
+            the weights would stay random and ``allow_partial`` is not set (nothing is written).
     """
     if conv.spec.name not in DEPTHS:
         raise CheckpointError(
             f"Detectron2's ResNet config (MODEL.RESNETS.DEPTH) covers depths 18, 34, 50, 101 and 152; "
             f"{describe(conv.spec)} has no Detectron2 equivalent. Convert with --to torchvision instead."
+        )
+    partial = partial_load_warning(conv)
+    if partial and not allow_partial:
+        raise CheckpointError(
+            f"refusing to convert to Detectron2: {partial}. Nothing was written. Use --to torchvision, or pass "
+            "--allow-partial to write the weights anyway (with a backbone whose stem matches, registered yourself)"
         )
     paths = check_output(out, (".pkl",), (".yaml", ".json"), overwrite)
     model, left_out = torchvision_to_detectron2(conv.state_dict)

@@ -71,6 +71,7 @@ class Found:
         arch_hint: an architecture name recorded in the checkpoint (e.g. MoCo's ``arch``).
         required_arch: the only architecture the format publishes (e.g. ``resnet50``).
         input_size: training image size recorded in the checkpoint, if any.
+        method: the pretraining method recorded in the checkpoint (``vicreg``, ``mast``, ...), if any.
     """
 
     trunk: dict[str, torch.Tensor]
@@ -83,6 +84,7 @@ class Found:
     required_arch: str | None = None
     input_size: int | None = None
     notes: list[str] = field(default_factory=list)
+    method: str = ""
 
 
 class SourceFormat(abc.ABC):

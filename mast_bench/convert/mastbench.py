@@ -1,8 +1,8 @@
 """mast-bench's own checkpoints (any method), as written by ``mast_bench.pretrain``.
 
-Layout (docs: INTERFACES "Checkpoints"): ``{"format": "mast-bench-checkpoint", "format_version": 1,
-"backbone": {torchvision names}, "projector": {...}, "method_state": {...}, "optimizer": {...},
-"meta": {"method", "backbone": BackboneSpec dict, "recipe", "epoch", ...}}``. The backbone spec in
+Layout and version rule: :mod:`mast_bench.checkpoints` (``{"format": "mast-bench-checkpoint",
+"format_version": 1, "backbone": {torchvision names}, "projector": {...}, "method_state": {...},
+"optimizer": {...}, "meta": {"method", "backbone": BackboneSpec dict, "recipe", "epoch", ...}}``). The backbone spec in
 ``meta`` (stem, widths, normalisation) is authoritative and checked against the weights.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mast_bench.checkpoints import FORMAT, FORMAT_VERSION
 from mast_bench.convert.formats import (
     Found,
     SourceFormat,
@@ -24,8 +25,7 @@ from mast_bench.errors import CheckpointError
 from mast_bench.models.backbones import BackboneSpec
 from mast_bench.registry import CONVERTERS
 
-MARKER = "mast-bench-checkpoint"
-FORMAT_VERSION = 1
+MARKER = FORMAT
 
 
 def _drop_module(ckpt: Mapping[str, Any], entry: str, reason: str) -> dict[str, str]:
@@ -65,10 +65,11 @@ class MastBenchFormat(SourceFormat):
         ckpt = require_mapping(ckpt, "mast-bench")
         if ckpt.get("format") != MARKER:
             raise CheckpointError(f"not a mast-bench checkpoint: it has no 'format': {MARKER!r} entry")
-        if ckpt.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(
-                f"mast-bench checkpoint format_version {ckpt.get('format_version')!r}; "
-                f"this version of mast-bench reads version {FORMAT_VERSION}"
+        version = ckpt.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+            raise CheckpointError(  # the version rule of mast_bench.checkpoints.check_format
+                f"mast-bench checkpoint format_version {version!r}; this version of mast-bench reads up to "
+                f"{FORMAT_VERSION}"
             )
         if "backbone" not in ckpt:
             raise CheckpointError("mast-bench checkpoint has no 'backbone' entry")
@@ -103,4 +104,5 @@ class MastBenchFormat(SourceFormat):
             spec=spec,
             input_size=_input_size(meta),
             notes=notes,
+            method=str(meta.get("method", "")),
         )

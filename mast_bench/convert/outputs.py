@@ -36,6 +36,9 @@ def check_output(
     folders = [str(p) for p in paths if p.is_dir()]
     if folders:
         raise OutputDirError(f"output path {folders[0]!r} is a folder; give a file name")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputDirError(f"cannot write {str(path)!r}: {str(parent)!r} is a file, not a folder")
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
         raise OutputDirError(

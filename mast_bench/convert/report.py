@@ -27,6 +27,7 @@ class ConversionReport:
         filled: target keys absent from the source and set to their neutral value (BN step counters).
         notes: anything else a user should know (dtype casts, normalisation assumed).
         location: where in the checkpoint the backbone was found.
+        method: the pretraining method the checkpoint records ("" when it records none).
     """
 
     source_format: str
@@ -38,6 +39,7 @@ class ConversionReport:
     filled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     location: str = ""
+    method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class ConversionReport:
             "filled": list(self.filled),
             "notes": list(self.notes),
             "location": self.location,
+            "method": self.method,
         }
 
     @classmethod
@@ -64,6 +67,7 @@ class ConversionReport:
             filled=[str(k) for k in d["filled"]],
             notes=[str(n) for n in d["notes"]],
             location=str(d.get("location", "")),
+            method=str(d.get("method", "")),
         )
 
     def summary_lines(self, examples: int = 2) -> list[str]:

@@ -1,4 +1,4 @@
-"""AugSelf's linear probe (Lee et al. 2021; the STL-10 protocol MAST follows, PROTOCOLS.md §1).
+"""AugSelf's linear probe (Lee et al. 2021; the STL-10 protocol MAST follows; docs/protocols.md).
 
 A linear layer fitted full-batch by ``torch.optim.LBFGS`` (strong-Wolfe line search, lr 1, up to 5000
 iterations, gradient tolerance 1e-10, no change tolerance) on summed cross-entropy + ``wd·(‖W‖² + ‖b‖²)``
@@ -29,7 +29,7 @@ class AugSelfProbe:
         dtype, device: where and in what precision to fit.
     """
 
-    #: Optimiser settings of AugSelf's transfer_linear_eval (PROTOCOLS.md §1).
+    #: Optimiser settings of AugSelf's ``transfer_linear_eval.py`` (github.com/hankook/AugSelf).
     LBFGS_KWARGS: ClassVar[dict[str, Any]] = {"lr": 1.0, "line_search_fn": "strong_wolfe", "tolerance_change": 0.0}
 
     def __init__(

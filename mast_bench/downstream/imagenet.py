@@ -1,4 +1,5 @@
-"""ImageNet linear evaluation and semi-supervised fine-tuning (VICReg's procedure, PROTOCOLS.md §2).
+"""ImageNet linear evaluation and semi-supervised fine-tuning (VICReg's procedure: Bardes et al. 2022, §4.1 and
+the ``evaluate.py`` of facebookresearch/vicreg).
 
 * Linear: frozen backbone in eval mode; head ``Linear(D, 1000)`` with weights N(0, 0.01) and zero bias;
   SGD momentum 0.9, weight decay 1e-6, cosine schedule over 100 epochs, batch 256, head lr 0.02;
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from mast_bench.downstream import metrics
+from mast_bench.downstream.contract import Cell, EvalRequest, Evaluator, Omitted, execute, records_of
+from mast_bench.downstream.valsplit import copy_num_classes
 from mast_bench.errors import DatasetError, ProtocolError, TrainingError
 from mast_bench.fileio import sha256_file
 from mast_bench.registry import DATASETS, EVALUATORS
-from mast_bench.results.records import ResultRecord, read_record, record_path, write_record
+from mast_bench.results.records import ResultRecord
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ def train_and_evaluate(
         device, seed, workers, progress: execution.
 
     Returns:
-        ``{"top1", "top5", "final_loss"}`` (accuracies in percent).
+        ``{"top1", "top5", "final_loss", "per_class"}`` (accuracies in percent; ``per_class`` as
+        :func:`mast_bench.downstream.metrics.per_class`).
     """
     finetune = recipe.lr_backbone > 0
     torch.manual_seed(seed)
@@ -169,73 +173,139 @@ def train_and_evaluate(
             scores.append(head(model(images.to(device))).float().cpu())
             targets.append(torch.as_tensor(labels))
     s, t = torch.cat(scores), torch.cat(targets)
-    return {"top1": metrics.top1(s, t), "top5": metrics.topk(s, t, 5), "final_loss": float(loss.detach())}
+    return {
+        "top1": metrics.top1(s, t),
+        "top5": metrics.topk(s, t, 5),
+        "final_loss": float(loss.detach()),
+        "per_class": metrics.per_class("top1", s, t),
+    }
 
 
-def _run(
-    backbone: Any, dataset: str, data_root: str | Path, recipe: FinetuneRecipe, default: FinetuneRecipe,
-    out_dir: str | Path, model_name: str, train_split: str, subset_file: str | Path | None,
-    verify: bool, device: str, redo: bool, seed: int, workers: int, progress: bool,
-) -> list[ResultRecord]:
-    info = DATASETS.get(dataset)
-    for split in (train_split, "val"):
-        if split not in info.splits:
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Options of the ImageNet linear and semi-supervised evaluators.
+
+    Attributes:
+        recipe: the schedule; any change from the published one records the protocol as ``<name>-custom``.
+        seed: seeds the head's initialisation and the data order.
+        percent: semi-supervised only: 1 or 10 (% of the labels; selects the published recipe).
+        subset_file: semi-supervised only: a SimCLR-format list applied to ``train``; without it the
+            dataset's own ``train-<percent>pct`` split is used (ImageNet: ``<root>/1percent.txt`` / ``10percent.txt``).
+    """
+
+    recipe: FinetuneRecipe = LINEAR_RECIPE
+    seed: int = 0
+    percent: int | None = None
+    subset_file: Path | None = None
+
+
+class _FinetuneEvaluator(Evaluator[FinetuneOptions]):
+    """Top-1 and top-5 on the ``val`` split after training on (part of) ``train`` with a published recipe."""
+
+    options_type = FinetuneOptions
+
+    def _default(self, options: FinetuneOptions) -> FinetuneRecipe:
+        raise NotImplementedError
+
+    def _train_split(self, options: FinetuneOptions) -> str:
+        return "train"
+
+    def plan(self, request: EvalRequest[FinetuneOptions]) -> list[Cell]:
+        opts = request.options
+        default = self._default(opts)
+        info = DATASETS.get(request.dataset)
+        for split in (self._train_split(opts), "val"):
+            if split not in info.splits:
+                raise ProtocolError(
+                    f"{opts.recipe.name} needs the {split!r} split; dataset {info.name!r} has {list(info.splits)}"
+                )
+        if opts.subset_file is not None:
+            read_subset(opts.subset_file)  # a missing or malformed list fails before anything is skipped or run
+        protocol = opts.recipe.name if opts.recipe == default else f"{opts.recipe.name}-custom"
+        task = "finetune" if opts.recipe.lr_backbone else "linear"
+        return [
+            request.cell(task=task, protocol=protocol, protocol_version=opts.recipe.version, metric=m, split="val")
+            for m in ("top1", "top5")
+        ]
+
+    def run(self, request: EvalRequest[FinetuneOptions], cells: list[Cell]) -> list[ResultRecord | Omitted]:
+        opts, root = request.options, request.data_root
+        info = DATASETS.get(request.dataset)
+        if root is None:
+            raise DatasetError(f"dataset {info.name!r} needs --data-root (expected layout: {info.layout})")
+        names = read_subset(opts.subset_file) if opts.subset_file is not None else None
+        train_split = self._train_split(opts)
+        train_tf, test_tf = _transforms(opts.recipe, request.weights.spec)
+        train_set = info.build(root, train_split, train_tf, request.verify)
+        if names is not None:
+            train_set = subset_by_names(train_set, names)
+        val_set = info.build(root, "val", test_tf, request.verify)
+        num_classes = copy_num_classes(info, root, request.verify)
+        result = train_and_evaluate(
+            request.weights.model, train_set, val_set, opts.recipe, num_classes, device=request.device,
+            seed=opts.seed, workers=request.workers, progress=request.progress,
+        )
+        extra: dict[str, Any] = {
+            "recipe": dataclasses.asdict(opts.recipe), "train_split": train_split, "n_train": len(train_set),
+            "n_val": len(val_set), "num_classes": num_classes, "final_train_loss": result["final_loss"],
+            "data_verified": request.verify, "per_class": result["per_class"],
+        }
+        if opts.subset_file is not None:
+            extra["subset_file"] = str(opts.subset_file)
+            extra["subset_sha256"] = sha256_file(opts.subset_file)
+        return [cell.fill(result[cell.skeleton.metric], seeds=(opts.seed,), selected_on="none", extra=extra)
+                for cell in cells]
+
+
+class ImagenetLinearEvaluator(_FinetuneEvaluator):
+    """Linear evaluation with a frozen backbone (``LINEAR_RECIPE``)."""
+
+    name = "imagenet-linear"
+
+    def _default(self, options: FinetuneOptions) -> FinetuneRecipe:
+        return LINEAR_RECIPE
+
+
+class SemisupEvaluator(_FinetuneEvaluator):
+    """Fine-tuning on 1 % or 10 % of the labels (``SEMISUP_RECIPES``)."""
+
+    name = "semisup"
+
+    def _default(self, options: FinetuneOptions) -> FinetuneRecipe:
+        if options.percent not in SEMISUP_RECIPES:
             raise ProtocolError(
-                f"{recipe.name} needs the {split!r} split; dataset {dataset!r} has {list(info.splits)}"
+                f"semi-supervised evaluation is defined for 1 % and 10 % labels, got {options.percent} %"
             )
-    names = read_subset(subset_file) if subset_file is not None else None
-    protocol = recipe.name if recipe == default else f"{recipe.name}-custom"
-    sha = getattr(backbone, "source_sha256", "") or ""
-    skeletons = [
-        ResultRecord(
-            model=model_name, checkpoint_sha256=sha, task="finetune" if recipe.lr_backbone else "linear",
-            dataset=dataset, protocol=protocol, protocol_version=recipe.version, metric=m, value=0.0, split="val",
-        )
-        for m in ("top1", "top5")
-    ]
-    paths = [record_path(out_dir, s) for s in skeletons]
-    if not redo and all(p.is_file() for p in paths):
-        return [read_record(p) for p in paths]
-    start = time.perf_counter()
-    train_tf, test_tf = _transforms(recipe, backbone.spec)
-    train_set = info.build(data_root, train_split, train_tf, verify)
-    if names is not None:
-        train_set = subset_by_names(train_set, names)
-    val_set = info.build(data_root, "val", test_tf, verify)
-    result = train_and_evaluate(backbone.model, train_set, val_set, recipe, info.num_classes, device=device,
-                                seed=seed, workers=workers, progress=progress)
-    extra = {"recipe": dataclasses.asdict(recipe), "train_split": train_split, "n_train": len(train_set),
-             "n_val": len(val_set), "final_train_loss": result["final_loss"],
-             "source_format": getattr(backbone, "source_format", "")}
-    if subset_file is not None:
-        extra["subset_file"] = str(subset_file)
-        extra["subset_sha256"] = sha256_file(subset_file)
-    records = []
-    for skeleton in skeletons:
-        record = dataclasses.replace(
-            skeleton, value=result[skeleton.metric], seeds=(seed,), selected_on="none",
-            wall_time_s=round(time.perf_counter() - start, 3), device=str(device),
-            backbone=getattr(backbone.spec, "name", ""), extra=extra,
-        )
-        records.append(read_record(write_record(out_dir, record)))  # as stamped on disk
-    return records
+        return SEMISUP_RECIPES[options.percent]
+
+    def _train_split(self, options: FinetuneOptions) -> str:
+        return "train" if options.subset_file is not None else f"train-{options.percent}pct"
+
+
+def _request(
+    weights: Any, dataset: str, data_root: str | Path, options: FinetuneOptions, model_name: str, verify: bool,
+    device: str, redo: bool, workers: int, progress: bool,
+) -> EvalRequest[FinetuneOptions]:
+    return EvalRequest(weights, model_name, dataset, Path(data_root), options.recipe.name, options, device=device,
+                       verify=verify, redo=redo, progress=progress, workers=workers)
 
 
 def evaluate_imagenet_linear(
-    backbone: Any, data_root: str | Path, out_dir: str | Path, model_name: str, *, dataset: str = "imagenet",
+    weights: Any, data_root: str | Path, out_dir: str | Path, model_name: str, *, dataset: str = "imagenet",
     recipe: FinetuneRecipe = LINEAR_RECIPE, verify: bool = True, device: str = "cpu", redo: bool = False,
-    seed: int = 0, workers: int = 0, progress: bool = True,
+    seed: int = 0, workers: int = 0, progress: bool = True, echo: Callable[[str], None] | None = None,
 ) -> list[ResultRecord]:
     """Linear evaluation with a frozen backbone; writes top-1 and top-5 records (split ``val``)."""
-    return _run(backbone, dataset, data_root, recipe, LINEAR_RECIPE, out_dir, model_name, "train", None,
-                verify, device, redo, seed, workers, progress)
+    request = _request(weights, dataset, data_root, FinetuneOptions(recipe, seed), model_name, verify, device, redo,
+                       workers, progress)
+    return records_of(execute(ImagenetLinearEvaluator(), request, out_dir, echo=echo))
 
 
 def evaluate_semisup(
-    backbone: Any, data_root: str | Path, percent: int, out_dir: str | Path, model_name: str, *,
+    weights: Any, data_root: str | Path, percent: int, out_dir: str | Path, model_name: str, *,
     subset_file: str | Path | None = None, dataset: str = "imagenet", recipe: FinetuneRecipe | None = None,
     verify: bool = True, device: str = "cpu", redo: bool = False, seed: int = 0, workers: int = 0,
-    progress: bool = True,
+    progress: bool = True, echo: Callable[[str], None] | None = None,
 ) -> list[ResultRecord]:
     """Fine-tune on the 1 % or 10 % label subset; writes top-1 and top-5 records (split ``val``).
 
@@ -246,11 +316,11 @@ def evaluate_semisup(
     """
     if percent not in SEMISUP_RECIPES:
         raise ProtocolError(f"semi-supervised evaluation is defined for 1 % and 10 % labels, got {percent} %")
-    default = SEMISUP_RECIPES[percent]
-    split = "train" if subset_file is not None else f"train-{percent}pct"
-    return _run(backbone, dataset, data_root, recipe or default, default, out_dir, model_name, split, subset_file,
-                verify, device, redo, seed, workers, progress)
+    options = FinetuneOptions(recipe or SEMISUP_RECIPES[percent], seed, percent,
+                              Path(subset_file) if subset_file is not None else None)
+    request = _request(weights, dataset, data_root, options, model_name, verify, device, redo, workers, progress)
+    return records_of(execute(SemisupEvaluator(), request, out_dir, echo=echo))
 
 
-EVALUATORS.add("imagenet-linear", evaluate_imagenet_linear)
-EVALUATORS.add("semisup", evaluate_semisup)
+EVALUATORS.add("imagenet-linear", ImagenetLinearEvaluator())
+EVALUATORS.add("semisup", SemisupEvaluator())

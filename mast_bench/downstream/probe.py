@@ -1,6 +1,6 @@
 """Linear probes on frozen features: L2-regularised logistic regression fitted full-batch by L-BFGS.
 
-Two objectives, one per published protocol (``docs`` PROTOCOLS.md §1):
+Two objectives, one per published protocol (``docs/protocols.md``):
 
 * :class:`LogisticProbe` — scikit-learn's ``LogisticRegression(solver="lbfgs")`` objective
   (Ericsson et al. 2021). Multinomial: ``sum_i CE(W x_i + b, y_i) + ‖W‖² / (2C)``; the bias is not

@@ -2,7 +2,7 @@
 
 A protocol name and version go into every result record, so a number can always be traced to
 the exact computation that produced it. Bump ``version`` whenever a protocol's computation
-changes. Facts come from ``docs`` PROTOCOLS.md §1 (linear), §6 (kNN).
+changes. Facts come from the papers named on each protocol (collected in ``docs/protocols.md``).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Protocol:
         augself_max_iter, augself_tolerance_grad: AugSelf's L-BFGS settings.
         ks, temperature: kNN neighbour counts and softmax temperature.
         val_rule: whose validation-split convention the protocol follows where a dataset ships none
-            (``DatasetInfo.extra["val_splits"]``, see ``mast_bench.data.splits.seeded``).
+            (``DatasetInfo.val_splits``, see ``mast_bench.data.splits.seeded``).
         description: one line for help texts.
     """
 
@@ -119,7 +119,8 @@ PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         Protocol(
-            "ericsson", "1", "linear", "sklearn", image_size=224,
+            # "2": VOC07 mAP as Ericsson et al.'s voc_eval_cls computes it (metrics.voc07_map); "1" used the devkit's.
+            "ericsson", "2", "linear", "sklearn", image_size=224,
             description="Ericsson et al. 2021: 224 px bicubic, multinomial logistic regression (C = 1/wd), "
             "C chosen on val over logspace(-6, 5, 45), refit on train+val",
         ),
@@ -132,7 +133,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "synthetic-linear", "1", "linear", "sklearn", image_size=0,
             description="synthetic suite: native 32 px, the ericsson classifier and selection",
         ),
-        Protocol("knn", "1", "knn", image_size=224, description="weighted kNN on L2-normalised 224 px features"),
+        Protocol("knn", "2", "knn", image_size=224, description="weighted kNN on L2-normalised 224 px features"),
         Protocol("synthetic-knn", "1", "knn", image_size=0, description="weighted kNN, native-size images"),
     )
 }

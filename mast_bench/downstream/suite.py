@@ -5,29 +5,43 @@ A suite file (``downstream/<suite>.yaml``) loads strictly into :class:`SuiteConf
     name: transfer-ericsson
     description: ...
     groups:
-      - evaluator: linear          # linear | knn
+      - evaluator: linear          # linear | knn | fewshot
         protocol: ericsson
         folder: null               # datasets live in <data-root>/<dataset>; "." = <data-root> itself
         datasets: [aircraft, caltech101, ...]
 
-The runner skips a cell whose records already exist (unless ``redo``), keeps going when a cell
-fails, and returns one :class:`CellOutcome` per cell so the caller can summarise the failures.
+Each (group, dataset) runs through :func:`mast_bench.downstream.contract.execute`, exactly as a single
+``evaluate`` command does: cells whose records exist are skipped (unless ``redo``) and said so. The
+runner keeps going when a dataset fails and returns the outcomes of every cell (a failed dataset is one
+``failed`` outcome named ``<evaluator>/<protocol>/<dataset>``) so the caller can summarise them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mast_bench.config import ConfigError, load
+from mast_bench.downstream.contract import CellOutcome, EvalRequest, execute, summarise  # noqa: F401  (API)
+from mast_bench.downstream.fewshot.evaluator import FewShotOptions
+from mast_bench.downstream.fewshot.protocols import FEWSHOT_PROTOCOLS
+from mast_bench.downstream.knn import KnnOptions
+from mast_bench.downstream.linear import LinearOptions
 from mast_bench.downstream.protocols import PROTOCOLS
+from mast_bench.downstream.shard import WHOLE, Shard
+from mast_bench.downstream.testset_ci import check_bootstrap
 from mast_bench.registry import DATASETS, EVALUATORS
-from mast_bench.results.records import RECORD_SUFFIX, ResultRecord, record_path
 
-#: Evaluators a suite may name, with the protocol task each expects.
-SUITE_EVALUATORS = {"linear": "linear", "knn": "knn"}
+#: Evaluators a suite may name, with the protocol task each expects and its (default) options.
+SUITE_EVALUATORS: dict[str, tuple[str, Callable[[], Any]]] = {
+    "linear": ("linear", LinearOptions),
+    "knn": ("knn", KnnOptions),
+    "fewshot": ("fewshot", FewShotOptions),
+}
 
 
 @dataclass(frozen=True)
@@ -46,18 +60,6 @@ class SuiteConfig:
     name: str = "unnamed"
     description: str = ""
     groups: tuple[SuiteGroup, ...] = ()
-
-
-@dataclass
-class CellOutcome:
-    """What happened to one cell: ``done`` (records written), ``skipped`` (records existed) or ``failed``."""
-
-    evaluator: str
-    protocol: str
-    dataset: str
-    status: str
-    records: list[ResultRecord] = field(default_factory=list)
-    error: str = ""
 
 
 def _closest(name: str, valid: list[str]) -> str:
@@ -82,8 +84,10 @@ def load_suite(path: str | Path) -> SuiteConfig:
                 f"{where}.evaluator: unknown evaluator {group.evaluator!r}{_closest(group.evaluator, valid)}; "
                 f"valid: {', '.join(valid)}"
             )
-        task = SUITE_EVALUATORS[group.evaluator]
+        task = SUITE_EVALUATORS[group.evaluator][0]
         valid = sorted(n for n, p in PROTOCOLS.items() if p.task == task)
+        if task == "fewshot":  # the few-shot protocols are declared beside the few-shot evaluator
+            valid = sorted(FEWSHOT_PROTOCOLS)
         if group.protocol not in valid:
             raise ConfigError(
                 f"{where}.protocol: {group.protocol!r} is not a {task} protocol{_closest(group.protocol, valid)}; "
@@ -106,7 +110,7 @@ def cells(suite: SuiteConfig) -> list[tuple[SuiteGroup, str]]:
 
 def run_suite(
     suite: SuiteConfig,
-    backbone: Any,
+    weights: Any,
     data_root: str | Path,
     out_dir: str | Path,
     model_name: str,
@@ -116,47 +120,51 @@ def run_suite(
     cache_dir: str | Path | None = None,
     redo: bool = False,
     progress: bool = True,
+    workers: int = 0,
+    echo: Callable[[str], None] | None = None,
+    shard: Shard = WHOLE,
+    feature_precision: str = "fp32",
+    bootstrap: int = 0,
+    bootstrap_seed: int = 0,
 ) -> list[CellOutcome]:
-    """Run every cell of ``suite`` for one backbone; failures are recorded, not raised.
+    """Run every cell of ``suite`` for one set of weights; failures are recorded, not raised.
 
     Args:
         suite: a loaded :class:`SuiteConfig`.
-        backbone: a ``LoadedBackbone``.
+        weights: :class:`~mast_bench.downstream.weights.EvalWeights` (or a ``LoadedBackbone``).
         data_root: parent folder of the datasets (see :class:`SuiteGroup`.folder).
         out_dir: records folder; model_name: the records' model name.
-        verify, device, cache_dir: passed to each evaluator.
-        redo: recompute cells whose records exist.
-        progress: progress bars inside each cell.
+        verify, device, cache_dir, redo, progress, workers: as for every evaluation request.
+        echo: where each cell's line goes (``None``: silent).
+        shard: run only this shard's cells (:mod:`mast_bench.downstream.shard`: cell k of the file order belongs
+            to shard k mod N), so N jobs cover the suite exactly once.
+        feature_precision: ``fp32`` (the protocols') or ``bf16`` feature extraction, recorded in each record.
+        bootstrap, bootstrap_seed: a test-set bootstrap 95 % interval for every linear and kNN cell (``ci95``; 0:
+            none), as :class:`~mast_bench.downstream.linear.LinearOptions`; few-shot cells keep their episode interval.
 
     Returns:
-        One :class:`CellOutcome` per cell, in file order.
+        The outcomes of every cell, in file order.
     """
-    outcomes = []
-    out = Path(out_dir)
-    for group, dataset in cells(suite):
+    check_bootstrap(bootstrap, bootstrap_seed)  # before any cell runs
+    resampling = {"bootstrap": bootstrap, "bootstrap_seed": bootstrap_seed}
+    outcomes: list[CellOutcome] = []
+    for group, dataset in shard.select(cells(suite)):
         root = Path(data_root) / (group.folder if group.folder is not None else dataset)
-        before = {p.name for p in out.glob(f"*{RECORD_SUFFIX}")} if out.is_dir() else set()
+        evaluator = EVALUATORS.get(group.evaluator)
+        make_options = SUITE_EVALUATORS[group.evaluator][1]
+        takes_bootstrap = "bootstrap" in {f.name for f in dataclasses.fields(make_options)}  # linear and kNN
+        options = make_options(**resampling) if takes_bootstrap else make_options()
+        request = EvalRequest(
+            weights, model_name, dataset, root, group.protocol, options,
+            device=device, verify=verify, redo=redo, progress=progress,
+            cache_dir=Path(cache_dir) if cache_dir is not None else None, workers=workers,
+            feature_precision=feature_precision,
+        )
         try:
-            records = EVALUATORS.get(group.evaluator)(
-                backbone, dataset, root, group.protocol, out, model_name, verify=verify, device=device,
-                cache_dir=cache_dir, redo=redo, progress=progress,
-            )
+            outcomes += execute(evaluator, request, out_dir, echo=echo)
         except Exception as exc:  # one bad cell must not stop the matrix; the summary reports it
             error = f"{type(exc).__name__}: {exc}"
-            outcomes.append(CellOutcome(group.evaluator, group.protocol, dataset, "failed", error=error))
-            continue
-        existed = not redo and all(record_path(out, r).name in before for r in records)
-        status = "skipped" if existed else "done"
-        outcomes.append(CellOutcome(group.evaluator, group.protocol, dataset, status, records))
+            outcomes.append(CellOutcome(f"{group.evaluator}/{group.protocol}/{dataset}", "failed", error=error))
+            if echo is not None:
+                echo(f"{group.evaluator}/{group.protocol}/{dataset}: FAILED ({error})")
     return outcomes
-
-
-def summarise(outcomes: list[CellOutcome]) -> str:
-    """A short text summary: counts, then one line per failed cell."""
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
-    lines = [
-        f"{len(outcomes)} cells: {counts['done']} done, {counts['skipped']} skipped (records exist), "
-        f"{counts['failed']} failed"
-    ]
-    lines += [f"  FAILED {o.evaluator}/{o.protocol}/{o.dataset}: {o.error}" for o in outcomes if o.status == "failed"]
-    return "\n".join(lines)

@@ -20,9 +20,10 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from mast_bench.checkpoints import strict_mismatch
 from mast_bench.config import Recipe
 from mast_bench.errors import CheckpointError
-from mast_bench.models.backbones import BackboneSpec, build_backbone, spec_from_model_config
+from mast_bench.models.backbones import BackboneSpec, build_backbone, spec_from_model_config, zero_init_residual_
 from mast_bench.models.projector import build_projector
 
 #: State-dict prefixes owned by the checkpoint's ``backbone`` and ``projector`` entries.
@@ -35,7 +36,8 @@ class PretrainMethod(nn.Module, abc.ABC):
     Attributes:
         recipe: the recipe the method was built from.
         spec: :class:`BackboneSpec` (name, stem, widths, normalisation) recorded in checkpoints.
-        backbone: images ``(N, 3, H, W)`` → features ``(N, feat_dim)``.
+        backbone: images ``(N, 3, H, W)`` → features ``(N, feat_dim)``; built with every residual block's
+            last BatchNorm weight at zero (VICReg's ``zero_init_residual=True``).
         feat_dim: backbone feature dimension.
         projector: features ``(N, feat_dim)`` → embeddings ``(N, embed_dim)``.
         embed_dim: embedding dimension D (last projector size).
@@ -46,6 +48,8 @@ class PretrainMethod(nn.Module, abc.ABC):
         self.recipe = recipe
         self.spec: BackboneSpec = spec_from_model_config(recipe.model, recipe.augment.mean, recipe.augment.std)
         self.backbone, self.feat_dim = build_backbone(self.spec)
+        # VICReg's main_vicreg.py: resnet50(zero_init_residual=True); every residual block starts as the identity.
+        zero_init_residual_(self.backbone)
         self.projector = build_projector(self.feat_dim, recipe.model.projector)
         self.embed_dim = int(recipe.model.projector[-1])
 
@@ -94,18 +98,9 @@ class PretrainMethod(nn.Module, abc.ABC):
         Raises:
             CheckpointError: naming every missing, unexpected or mis-shaped key.
         """
-        own = self.method_state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        shapes = sorted(
-            f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-            for k in set(own) & set(state)
-            if tuple(state[k].shape) != tuple(own[k].shape)
-        )
-        if missing or unexpected or shapes:
-            parts = [f"{label}: {', '.join(keys)}" for label, keys in
-                     (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", shapes)) if keys]
-            raise CheckpointError(f"method state does not match {type(self).__name__}: " + "; ".join(parts))
+        problems = strict_mismatch(self.method_state_dict(), state)
+        if problems:
+            raise CheckpointError(f"method state does not match {type(self).__name__}: " + "; ".join(problems))
         # Only the method entries are given; the backbone and projector are loaded separately, so the
         # module-level load is partial by design and its result is checked instead.
         result = self.load_state_dict(dict(state), strict=False)

@@ -1,10 +1,11 @@
 """MAST (Huang, Goh, Gu, Susskind, ICLR 2023): VICReg with learnable augmentation subspaces.
 
 The projector output is split into K soft subspaces, one per enabled augmentation family
-(``augment.families``), by learnable masks ``m_k = sigmoid(θ_k)``. Invariance is enforced per
-subspace, reweighted by a predicted per-pair uncertainty; VICReg's variance and covariance terms act
-on the whole embedding. Every part is switchable from ``method.mast`` (see docs/method.md). The loss
-itself is the pure function :func:`mast_bench.methods.mast_loss.mast_loss`.
+(``augment.families``), by learnable masks ``m_k = sigmoid(θ_k)``: each dimension's invariance weight is
+shared out between the subspaces in proportion to the masks, and within each subspace between pairs by a
+predicted per-pair uncertainty, so every dimension keeps VICReg's total weight; VICReg's variance and
+covariance terms act on the whole embedding. Every part is switchable from ``method.mast`` (see
+docs/method.md). The loss itself is the pure function :func:`mast_bench.methods.mast_loss.mast_loss`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from torch import nn
 
 from mast_bench.augment import FAMILIES, JITTER_FACTORS, PARAM_DIM, PARAM_LAYOUT, validate_families
 from mast_bench.config import ConfigError, MastConfig, Recipe
+from mast_bench.distributed import gather_with_grad
 from mast_bench.errors import CheckpointError
 from mast_bench.methods.base import PretrainMethod
 from mast_bench.methods.mast_heads import AwarenessHead, UncertaintyHead
 from mast_bench.methods.mast_loss import MastCoefficients, awareness_term, mast_loss
-from mast_bench.pretrain.distributed import gather_with_grad
 from mast_bench.registry import METHODS
 
 #: Parameter columns the awareness head regresses per family. Colour jitter: the four factors, not the
@@ -34,8 +35,9 @@ def width_scaled_grad(logits: torch.Tensor) -> torch.Tensor:
     """Identity in the forward pass (exactly); multiplies the gradient reaching ``logits`` ``(K, D)`` by D.
 
     Every mask term is a mean over dimensions, so each logit's gradient is O(1/D). Rescaling it by D makes
-    the masks' effective step size independent of the embedding width: the same ``optim.aux_lr_scale``
-    then suits D = 256 and D = 8192 (for SGD/LARS; Adam-type optimisers ignore gradient scale anyway).
+    the masks' effective step size independent of the embedding width: the same mask learning rate
+    (``optim.aux_lr_scale`` × lr) then suits D = 512 and D = 8192, as measured in docs/method.md section 4
+    (for SGD/LARS; Adam-type optimisers ignore gradient scale anyway).
     """
     width = logits.shape[1]
     return logits.detach() + (logits - logits.detach()) * width
@@ -90,6 +92,13 @@ class MAST(PretrainMethod):
                 f"each); valid families: {', '.join(FAMILIES)}"
             )
         validate_mast_config(cfg)
+        k = len(recipe.augment.families)
+        if cfg.masks and cfg.mass_floor_coeff > 0 and cfg.mass_floor >= 1.0 / k:
+            # The floor is on each subspace's mean share, and the K shares of a dimension sum to 1.
+            raise ConfigError(
+                f"method.mast.mass_floor ({cfg.mass_floor}) must be below 1/K = {1.0 / k:.4g} for K = {k} "
+                "augmentation families: the subspaces' shares of the dimensions average 1/K"
+            )
         super().__init__(recipe)  # backbone and projector first: same initialisation as VICReg for a seed
         self.families = tuple(recipe.augment.families)
         self.cfg = cfg

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from mast_bench.config import Recipe
+from mast_bench.distributed import gather_with_grad
 from mast_bench.methods.base import PretrainMethod
-from mast_bench.pretrain.distributed import gather_with_grad
 from mast_bench.registry import METHODS
 
 #: VICReg's ε inside the square root of the variance term.

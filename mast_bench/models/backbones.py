@@ -61,6 +61,30 @@ def _apply_stem(model: nn.Module, stem: str) -> None:
     model.maxpool = nn.Identity()
 
 
+def zero_init_residual_(module: nn.Module) -> int:
+    """Start every residual block as the identity: zero the weight of its last BatchNorm, in place.
+
+    VICReg's official ``main_vicreg.py`` builds its ResNet with ``zero_init_residual=True`` (as torchvision's
+    option of that name: ``bn3`` of a Bottleneck, ``bn2`` of a BasicBlock), so each block's residual branch
+    starts at zero; the pretraining methods do the same (:class:`~mast_bench.methods.base.PretrainMethod`).
+    Consumes no random numbers, so a seeded build is otherwise unchanged.
+
+    Args:
+        module: any module holding torchvision ``BasicBlock`` / ``Bottleneck`` blocks.
+    Returns:
+        the number of blocks changed.
+    """
+    count = 0
+    for m in module.modules():
+        if isinstance(m, tv_resnet.Bottleneck):
+            nn.init.zeros_(m.bn3.weight)
+            count += 1
+        elif isinstance(m, tv_resnet.BasicBlock):
+            nn.init.zeros_(m.bn2.weight)
+            count += 1
+    return count
+
+
 class ResNetTrunk(nn.Module):
     """A ResNet with torchvision's key layout and arbitrary stage widths, ending at pooled features."""
 
@@ -90,9 +114,7 @@ class ResNetTrunk(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, tv_resnet.BasicBlock):
-                    nn.init.zeros_(m.bn2.weight)
+            zero_init_residual_(self)
 
     def _make_layer(self, block: Any, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None

@@ -12,8 +12,12 @@ was resumed:
   seeded from ``(seed, e, i)``, so the views are the same whichever worker draws them, and the
   training process's own RNG is left untouched.
 
-The loader yields ``((x1, x2), (p1, p2))`` with ``x: (B, 3, size, size)``, ``p: (B, PARAM_DIM)``,
-where ``B = run.batch_size / world_size``.
+* With ``augment.where: device`` the workers only decode, crop, resize and flip (uint8 views) and
+  :class:`DeviceBatches` applies the photometric families batched on the training device from the
+  recorded parameters (:mod:`mast_bench.augment_batched`); the draw is the same either way.
+
+The loader yields ``((x1, x2), (p1, p2))`` with ``x: (B, 3, size, size)`` float (normalised, on the
+training device), ``p: (B, PARAM_DIM)``, where ``B = run.batch_size / world_size``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mast_bench.augment import build_multiview
+from mast_bench.augment_batched import BatchedPhotometric, build_augment
 from mast_bench.config import ConfigError, Recipe
 from mast_bench.pretrain.distributed import DistEnv
 from mast_bench.registry import DATASETS
@@ -98,33 +102,68 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
         return self.steps_per_epoch - self.start_step
 
 
+class DeviceBatches:
+    """Iterates a two-view DataLoader and hands the batches over on the training device.
+
+    Copies views and parameters to ``device`` (asynchronously from pinned memory), applies the batched
+    photometric ``stage`` when the workers left it out, and converts views to ``channels_last`` when asked.
+
+    Args:
+        loader: yields ``((x1, x2), (p1, p2))``; ``x`` uint8 when ``stage`` is given, float otherwise.
+        device: the training device.
+        stage: :class:`~mast_bench.augment_batched.BatchedPhotometric`, or ``None`` (per-image path).
+        channels_last: NHWC views for a channels-last model.
+    """
+
+    def __init__(self, loader: DataLoader, device: torch.device, stage: BatchedPhotometric | None = None,
+                 channels_last: bool = False) -> None:
+        self.loader, self.device, self.stage, self.channels_last = loader, device, stage, channels_last
+
+    def __iter__(self) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor]]]:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for views, params in self.loader:
+            views = [v.to(self.device, non_blocking=True) for v in views]
+            if self.stage is not None:  # given the host parameters: it reads its control flow there, sync-free
+                views = [self.stage(v, p) for v, p in zip(views, params, strict=True)]
+            params = [p.to(self.device, non_blocking=True) for p in params]
+            yield [v.contiguous(memory_format=fmt) for v in views], params
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
 @dataclass
 class PretrainData:
-    """What the engine needs from the data side."""
+    """What the engine needs from the data side (``loader`` yields batches on the training device)."""
 
-    loader: DataLoader
+    loader: DeviceBatches
     sampler: EpochBatchSampler
     num_images: int
     root: Path | None
 
 
-def build_pretrain_data(recipe: Recipe, data_root: str | Path | None, env: DistEnv, pin_memory: bool = False
-                        ) -> PretrainData:
-    """Build the recipe's pretraining loader: ``DATASETS.get(name).build(root, split, transform=MultiViewAugment)``.
+def build_pretrain_data(recipe: Recipe, data_root: str | Path | None, env: DistEnv,
+                        device: torch.device | str = "cpu", verify: bool = True) -> PretrainData:
+    """Build the recipe's pretraining loader: ``DATASETS.get(name).build(root, split, transform=<two views>)``.
 
     Args:
-        recipe: the recipe (``data`` and ``augment`` sections, ``run.batch_size``, ``run.seed``).
+        recipe: the recipe (``data`` and ``augment`` sections, ``run.batch_size``, ``run.seed``,
+            ``run.channels_last``).
         data_root: ``--data-root``; falls back to ``recipe.data.root``.
         env: rank layout.
+        device: the training device (where batches are delivered and the batched photometric stage runs);
+            ``data.pin_memory`` takes effect only for CUDA.
+        verify: check the copy against the dataset's official description (``--no-verify``: read it as it is).
     Raises:
         UnknownNameError: unknown dataset name (lists the valid ones).
         DatasetError: missing root or a folder laid out differently from what the dataset expects.
         ConfigError: invalid augmentation settings, or fewer images than one batch.
     """
+    device = torch.device(device)
     info = DATASETS.get(recipe.data.dataset)
-    augment = build_multiview(recipe.augment)
+    transform, stage = build_augment(recipe.augment)
     root = data_root if data_root is not None else recipe.data.root
-    base = info.build(root, recipe.data.split, transform=augment)
+    base = info.build(root, recipe.data.split, transform=transform, verify=verify)
     n = len(base)
     if recipe.run.batch_size < 2:
         raise ConfigError(f"run.batch_size must be at least 2 (batch statistics), got {recipe.run.batch_size}")
@@ -141,7 +180,8 @@ def build_pretrain_data(recipe: Recipe, data_root: str | Path | None, env: DistE
         TwoViewDataset(base, recipe.run.seed),
         batch_sampler=sampler,
         num_workers=workers,
-        pin_memory=pin_memory,
-        persistent_workers=workers > 0,
+        pin_memory=recipe.data.pin_memory and device.type == "cuda",
+        persistent_workers=recipe.data.persistent_workers and workers > 0,
     )
-    return PretrainData(loader=loader, sampler=sampler, num_images=n, root=Path(root) if root is not None else None)
+    batches = DeviceBatches(loader, device, stage, channels_last=recipe.run.channels_last)
+    return PretrainData(loader=batches, sampler=sampler, num_images=n, root=Path(root) if root is not None else None)

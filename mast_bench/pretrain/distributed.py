@@ -2,7 +2,8 @@
 
 ``torchrun --nproc_per_node=8 -m mast_bench pretrain RECIPE.yaml`` sets ``WORLD_SIZE``, ``RANK``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and joins
-the process group (NCCL on CUDA, Gloo on CPU). Only rank 0 writes files.
+the process group (NCCL on CUDA, Gloo on CPU). Only rank 0 writes files. The gather the losses use
+lives below the methods, in :mod:`mast_bench.distributed` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from mast_bench.distributed import FullGatherLayer, gather_with_grad, is_distributed  # noqa: F401  (re-exported)
+from mast_bench.errors import USER_ERRORS
 
 
 @dataclass(frozen=True)
@@ -66,39 +70,6 @@ def init_distributed(device: torch.device) -> DistEnv:
     return env
 
 
-def is_distributed() -> bool:
-    """True inside an initialised process group with more than one rank."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-class FullGatherLayer(torch.autograd.Function):
-    """All-gather whose backward sums every rank's gradient and returns this rank's slice (VICReg's)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
-        out = [torch.zeros_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(out, x.contiguous())
-        return tuple(out)
-
-    @staticmethod
-    def backward(ctx, *grads: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        all_grads = torch.stack(grads)
-        dist.all_reduce(all_grads)
-        return all_grads[dist.get_rank()]
-
-
-def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` ``(N, ...)`` from every rank into ``(world·N, ...)``, keeping the gradient.
-
-    Every rank computes the same loss on the gathered batch; the backward all-reduce sums the
-    ranks' gradients, and DDP's gradient averaging then yields the single-process full-batch
-    gradient. Returns ``x`` itself in a single process.
-    """
-    if not is_distributed():
-        return x
-    return torch.cat(FullGatherLayer.apply(x), dim=0)
-
-
 def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
     """Mean of ``x`` over ranks (``x`` itself in one process); for logging."""
     if not is_distributed():
@@ -126,3 +97,42 @@ def shutdown(env: DistEnv) -> None:
     """Leave the process group if :func:`init_distributed` created it."""
     if env.owns_group and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def raise_if_any_failed(error: BaseException | None) -> None:
+    """Stop every rank if any rank failed (e.g. its data root is missing), with the same one-line message.
+
+    Setup errors seen by one rank only would otherwise leave the others waiting forever in their first
+    collective. Each rank passes its own exception (or ``None``); they exchange them with one
+    all-gather and all raise the first failing rank's error type and message, naming that rank (unless
+    every rank failed identically). In a single process ``error`` is raised as it is.
+
+    Raises:
+        the failing rank's exception (that rank), or the same type with the rank named (other ranks).
+    """
+    if not is_distributed():
+        if error is not None:
+            raise error
+        return
+    mine = None if error is None else (type(error).__name__, str(error))
+    reports: list[tuple[str, str] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(reports, mine)
+    failed = [(rank, rep) for rank, rep in enumerate(reports) if rep is not None]
+    if not failed:
+        return
+    rank, (name, message) = failed[0]
+    world = dist.get_world_size()
+    if len(failed) == world and all(rep == (name, message) for _, rep in failed):
+        text = message  # the same error everywhere (e.g. a recipe value): no rank to name
+    else:
+        more = f" (and {len(failed) - 1} more rank(s) failed)" if len(failed) > 1 else ""
+        text = f"rank {rank} of {world}: {message}{more}"
+    known = {c.__name__: c for c in USER_ERRORS}
+    if error is not None:
+        known.setdefault(type(error).__name__, type(error))
+    cls = known.get(name, RuntimeError)
+    try:
+        same = cls(text)
+    except TypeError:  # an exception type with another constructor
+        same = RuntimeError(text)
+    raise same from error

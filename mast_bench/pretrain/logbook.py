@@ -3,13 +3,15 @@
 Lines carry ``event`` ("start", "resume", "step", "epoch", "warning", "stop", "end"). Appending is
 the one write that is not temp-file-and-rename: a crash can at worst cut the last line, and a
 resumed run first rewrites the file atomically, keeping only the complete lines up to the
-checkpoint's step, so the log never holds steps the weights did not take.
+checkpoint's step, so the log never holds steps the weights did not take. Sinks (e.g. TensorBoard,
+:mod:`mast_bench.pretrain.tensorboard_events`) receive every line written.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +41,18 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
 class Logbook:
     """Appends JSON lines to ``path`` (only where ``enabled``: rank 0)."""
 
-    def __init__(self, path: str | Path, enabled: bool = True, keep_until_step: int | None = None) -> None:
+    def __init__(self, path: str | Path, enabled: bool = True, keep_until_step: int | None = None,
+                 sinks: tuple[Callable[[str, dict[str, Any]], None], ...] = ()) -> None:
         """
         Args:
             path: the ``log.jsonl`` file.
             enabled: write at all (False on ranks other than 0).
             keep_until_step: when resuming, drop lines of steps after this one before appending.
+            sinks: called as ``sink(event, fields)`` after each line is written.
         """
         self.path = Path(path)
         self.enabled = enabled
+        self.sinks = sinks
         if enabled and keep_until_step is not None:
             kept = [r for r in read_log(self.path) if int(r.get("step", 0)) <= keep_until_step]
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
@@ -59,3 +64,5 @@ class Logbook:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
             fh.flush()
+        for sink in self.sinks:
+            sink(event, fields)

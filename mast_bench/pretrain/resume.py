@@ -19,6 +19,9 @@ OWN_FILES = (CHECKPOINT, FINAL, LOG, RECIPE)
 RESUME_MUTABLE = frozenset({
     "name", "run.epochs", "run.log_every", "run.checkpoint_every", "run.checkpoint_every_steps",
     "run.device", "run.threads", "data.root", "data.workers",
+    # Speed switches: where and how the same computation runs (float rounding at most, like run.device).
+    "augment.where", "run.channels_last", "run.compile", "run.tensorboard", "data.pin_memory",
+    "data.persistent_workers",
 })
 
 
@@ -60,7 +63,7 @@ def check_resumable(ckpt: dict[str, Any], recipe: Recipe, steps_per_epoch: int, 
         raise CheckpointError(
             f"cannot resume {str(path)!r} with a different recipe ({'; '.join(diffs)}); "
             "use the recipe the run started with (only run.epochs, logging, checkpoint frequency, device, "
-            "data.root and data.workers may change)"
+            "data.root, data loading and speed switches may change)"
         )
     saved_spe = int(ckpt["resume"]["steps_per_epoch"])
     if saved_spe != steps_per_epoch:

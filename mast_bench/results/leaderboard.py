@@ -1,9 +1,12 @@
 """Leaderboard: every result record under a folder, one row each, in one CSV.
 
 Records are written one file per cell, so the same cell can legitimately appear twice (a
-re-run copied next to the original, two job folders merged). The leaderboard keeps the newest
-record of each cell (by its ``created`` stamp) and says which files it ignored; it never
-averages or otherwise merges numbers.
+re-run copied next to the original, two job folders merged). Records of one cell are grouped by
+their seeds: records with the same seeds and the same value are one number written twice (the
+newest is kept, the others are named as ignored); records with the same seeds and *different*
+values are a conflict: every one of them stays on the leaderboard, marked in the ``conflict``
+column, and the tables show both values; records with different seeds are separate runs, all kept.
+The leaderboard never averages or otherwise merges numbers.
 """
 
 from __future__ import annotations
@@ -18,8 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from mast_bench.errors import RecordError
-from mast_bench.fileio import atomic_open
-from mast_bench.results.records import RECORD_SUFFIX, ResultRecord, created_datetime, iter_records
+from mast_bench.fileio import OutputDirError, atomic_open
+from mast_bench.results.records import (
+    RECORD_SUFFIX,
+    SCHEMA_VERSION,
+    ResultRecord,
+    created_datetime,
+    iter_records,
+)
 
 # Column order of the CSV: identity of the cell, the number, then provenance.
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
@@ -36,8 +45,11 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "std",
     "ci95",
     "seeds",
+    "n_seeds",
     "selected",
     "selected_on",
+    "val_split",
+    "data_verified",
     "checkpoint_sha256",
     "wall_time_s",
     "device",
@@ -45,6 +57,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "created",
     "schema_version",
     "key",
+    "conflict",
     "record_file",
 )
 SORT_COLUMNS: tuple[str, ...] = ("task", "protocol", "metric", "split", "dataset", "model", "checkpoint_sha256")
@@ -55,7 +68,11 @@ _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 class DuplicateRecordWarning(UserWarning):
-    """Several record files describe the same cell; only the newest one is on the leaderboard."""
+    """Several record files hold the same number for the same cell; only the newest one is on the leaderboard."""
+
+
+class ConflictingRecordsWarning(UserWarning):
+    """Several record files give different numbers for the same cell and seeds; all stay on the leaderboard."""
 
 
 def build_leaderboard(records_root: str | Path, out_csv: str | Path | None) -> pd.DataFrame:
@@ -67,19 +84,25 @@ def build_leaderboard(records_root: str | Path, out_csv: str | Path | None) -> p
 
     Returns:
         One row per cell, columns :data:`LEADERBOARD_COLUMNS`, sorted by :data:`SORT_COLUMNS`.
-        ``df.attrs["duplicates"]`` lists ``{"key", "kept", "ignored"}`` for every cell found in
-        more than one file (paths relative to ``records_root``); a :class:`DuplicateRecordWarning`
+        ``df.attrs["duplicates"]`` lists ``{"key", "kept", "ignored"}`` for every cell found with the
+        same value in more than one file (paths relative to ``records_root``); a
+        :class:`DuplicateRecordWarning` says the same. ``df.attrs["conflicts"]`` lists ``{"key", "seeds",
+        "records", "values"}`` for every cell whose files disagree; a :class:`ConflictingRecordsWarning`
         says the same.
 
     Raises:
         FileNotFoundError: ``records_root`` is not a folder.
         RecordError: a record file is malformed (the message names it), or there is no record.
+        OutputDirError: ``out_csv`` is a folder (checked before any record is read).
     """
+    if out_csv is not None and Path(out_csv).is_dir():
+        suggestion = str(Path(out_csv) / "leaderboard.csv")
+        raise OutputDirError(f"--out {str(out_csv)!r} is a folder; name the CSV file to write, e.g. {suggestion!r}")
     root = Path(records_root)
     found = iter_records(root)
     if not found:
         raise RecordError(f"no result records (*{RECORD_SUFFIX}) under {str(root)!r}")
-    kept, duplicates = _newest_per_cell(root, found)
+    kept, duplicates, conflicts = _newest_per_cell(root, found)
     if duplicates:
         lines = "; ".join(f"kept {d['kept']}, ignored {', '.join(d['ignored'])}" for d in duplicates)
         warnings.warn(
@@ -87,10 +110,19 @@ def build_leaderboard(records_root: str | Path, out_csv: str | Path | None) -> p
             DuplicateRecordWarning,
             stacklevel=2,
         )
-    rows = [_row(root, path, rec) for path, rec in kept]
+    if conflicts:
+        lines = "; ".join(f"{c['key']}: {', '.join(c['records'])}" for c in conflicts)
+        warnings.warn(
+            f"{len(conflicts)} cell(s) have records that disagree; all are kept and shown: {lines}",
+            ConflictingRecordsWarning,
+            stacklevel=2,
+        )
+    in_conflict = {rec: len(c["records"]) for c in conflicts for rec in c["records"]}
+    rows = [_row(root, path, rec, in_conflict.get(_rel(root, path), 0)) for path, rec in kept]
     df = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
     df = df.sort_values(list(SORT_COLUMNS), kind="stable").reset_index(drop=True)
     df.attrs["duplicates"] = duplicates
+    df.attrs["conflicts"] = conflicts
     if out_csv is not None:
         write_leaderboard(df, out_csv)
     return df
@@ -124,6 +156,15 @@ def read_leaderboard(path: str | Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise RecordError(f"{path}: not a leaderboard CSV (missing columns: {', '.join(missing)})")
+    if "schema_version" in df.columns:
+        versions = pd.to_numeric(df["schema_version"], errors="coerce")
+        newer = versions > SCHEMA_VERSION
+        if newer.any():
+            raise RecordError(
+                f"{path}: line {int(newer.to_numpy().nonzero()[0][0]) + 2} holds a record of schema_version "
+                f"{df['schema_version'][newer].iloc[0]}, newer than this mast-bench reads ({SCHEMA_VERSION}); "
+                "upgrade mast-bench to render it"
+            )
     for col in ("value", "std", "ci95", "wall_time_s"):
         if col not in df.columns:
             continue
@@ -141,27 +182,52 @@ def read_leaderboard(path: str | Path) -> pd.DataFrame:
 
 def _newest_per_cell(
     root: Path, found: list[tuple[Path, ResultRecord]]
-) -> tuple[list[tuple[Path, ResultRecord]], list[dict[str, object]]]:
-    by_key: dict[str, list[tuple[Path, ResultRecord]]] = defaultdict(list)
+) -> tuple[list[tuple[Path, ResultRecord]], list[dict[str, object]], list[dict[str, object]]]:
+    """Group records by (cell, seeds): keep one per distinct value; name the ignored copies and the conflicts."""
+    by_claim: dict[tuple[str, tuple[int, ...]], list[tuple[Path, ResultRecord]]] = defaultdict(list)
     for path, rec in found:
-        by_key[rec.key()].append((path, rec))
+        by_claim[(rec.key(), tuple(rec.seeds))].append((path, rec))
     kept: list[tuple[Path, ResultRecord]] = []
     duplicates: list[dict[str, object]] = []
-    for key in sorted(by_key):
+    conflicts: list[dict[str, object]] = []
+    for claim in sorted(by_claim):
         # Newest first; ties broken by path so the choice never depends on the file system's order.
-        group = sorted(by_key[key], key=lambda pr: (created_datetime(pr[1].created) or _OLDEST, str(pr[0])))
-        newest = group[-1]
-        kept.append(newest)
-        if len(group) > 1:
-            duplicates.append({
-                "key": key,
-                "kept": _rel(root, newest[0]),
-                "ignored": [_rel(root, p) for p, _ in group[:-1]],
-            })
-    return kept, duplicates
+        group = sorted(by_claim[claim], key=lambda pr: (created_datetime(pr[1].created) or _OLDEST, str(pr[0])))
+        distinct: list[list[tuple[Path, ResultRecord]]] = []  # records grouped by value, oldest first
+        for path, rec in group:
+            same = next((d for d in distinct if _same_value(d[0][1].value, rec.value)), None)
+            if same is None:
+                distinct.append([(path, rec)])
+            else:
+                same.append((path, rec))
+        newest = [d[-1] for d in distinct]
+        kept.extend(newest)
+        for same in distinct:
+            if len(same) > 1:
+                duplicates.append(
+                    {
+                        "key": claim[0],
+                        "kept": _rel(root, same[-1][0]),
+                        "ignored": [_rel(root, p) for p, _ in same[:-1]],
+                    }
+                )
+        if len(newest) > 1:
+            conflicts.append(
+                {
+                    "key": claim[0],
+                    "seeds": list(claim[1]),
+                    "records": [_rel(root, p) for p, _ in newest],
+                    "values": [r.value for _, r in newest],
+                }
+            )
+    return kept, duplicates, conflicts
 
 
-def _row(root: Path, path: Path, rec: ResultRecord) -> dict[str, object]:
+def _same_value(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _row(root: Path, path: Path, rec: ResultRecord, conflict: int = 0) -> dict[str, object]:
     return {
         "model": rec.model,
         "method": rec.method,
@@ -176,8 +242,11 @@ def _row(root: Path, path: Path, rec: ResultRecord) -> dict[str, object]:
         "std": rec.std,
         "ci95": rec.ci95,
         "seeds": json.dumps(list(rec.seeds)),
+        "n_seeds": len(rec.seeds),
         "selected": json.dumps(rec.selected, sort_keys=True),
         "selected_on": rec.selected_on,
+        "val_split": _val_split(rec),
+        "data_verified": _data_verified(rec),
         "checkpoint_sha256": rec.checkpoint_sha256,
         "wall_time_s": rec.wall_time_s,
         "device": rec.device,
@@ -185,8 +254,24 @@ def _row(root: Path, path: Path, rec: ResultRecord) -> dict[str, object]:
         "created": rec.created,
         "schema_version": rec.schema_version,
         "key": rec.key(),
+        "conflict": conflict,
         "record_file": _rel(root, path),
     }
+
+
+def _val_split(rec: ResultRecord) -> str:
+    """Where the selection split came from (``official``, ``committed (seed 43)``, ``drawn-from-copy (seed 0)``)."""
+    vs = rec.extra.get("val_split")
+    if not isinstance(vs, dict) or not vs.get("source"):
+        return ""
+    seed = vs.get("seed")
+    return f"{vs['source']} (seed {seed})" if seed is not None else str(vs["source"])
+
+
+def _data_verified(rec: ResultRecord) -> str:
+    """``true`` / ``false`` when the record says whether its copy was verified, else empty."""
+    verified = rec.extra.get("data_verified")
+    return "" if not isinstance(verified, bool) else str(verified).lower()
 
 
 def _rel(root: Path, path: Path) -> str:

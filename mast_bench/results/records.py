@@ -29,6 +29,33 @@ RECORD_SUFFIX = ".record.json"
 KEY_FIELDS = ("model", "checkpoint_sha256", "task", "dataset", "protocol", "metric", "split")
 _NONEMPTY_STR = ("model", "task", "dataset", "protocol", "protocol_version", "metric", "split")
 _STR = ("checkpoint_sha256", "selected_on", "device", "code_version", "created", "method", "backbone")
+#: Metrics reported in percent (accuracies, mean per-class accuracy, VOC07 mAP): a value outside [0, 100]
+#: is a defect upstream, never a result.
+PERCENT_METRICS = frozenset({"top1", "top5", "mean_per_class", "voc07_map", "accuracy", "mAP"})
+#: COCO-style detection metrics (Detectron2's ``AP``, ``AP50``, ``APs``, ``bbox_AP75``, ``AP-<class>``): percent too.
+_AP_METRIC = re.compile(r"^(?:[a-z]+[_/])?AP(?:\d+|[sml])?(?:-.+)?$")
+
+
+#: An evaluator that runs several seeds and also writes their mean (detection) names each seed's own records
+#: ``<protocol>.seed<k>`` and the mean's ``<protocol>``: the per-seed records stay on the leaderboard, and tables
+#: show the mean wherever it exists (:func:`aggregate_protocol`).
+_PER_SEED = re.compile(r"^(?P<protocol>.+)\.seed(?P<seed>[0-9]+)$")
+
+
+def seed_protocol(protocol: str, seed: int) -> str:
+    """The protocol name of one seed's records next to the mean over seeds named ``protocol``."""
+    return f"{protocol}.seed{seed}"
+
+
+def aggregate_protocol(protocol: str) -> tuple[str, int] | None:
+    """``(mean's protocol, seed)`` for a per-seed protocol name (:func:`seed_protocol`), else None."""
+    m = _PER_SEED.match(protocol)
+    return (m["protocol"], int(m["seed"])) if m else None
+
+
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The values ``metric`` can take (``(0, 100)`` for percentages), or None when the harness knows no bound."""
+    return (0.0, 100.0) if metric in PERCENT_METRICS or _AP_METRIC.match(metric) else None
 
 
 @dataclass(frozen=True)
@@ -55,7 +82,8 @@ class ResultRecord:
 
     Raises:
         ValueError: on a field of the wrong type, an empty identifying field, a non-finite value or
-            uncertainty, or hyperparameters selected on the test split.
+            uncertainty, a value outside its metric's range (:func:`metric_range`), or hyperparameters
+            selected on the test split.
     """
 
     model: str
@@ -95,6 +123,30 @@ class ResultRecord:
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or not math.isfinite(value) or value < 0):
                 raise ValueError(f"record field {name!r} must be a finite number >= 0 or null, got {value!r}")
+        bounds = metric_range(self.metric)
+        if bounds is not None:
+            low, high = bounds
+            if not low <= self.value <= high:
+                raise ValueError(
+                    f"record field 'value' must lie in [{low:g}, {high:g}] for metric {self.metric!r} (percent), "
+                    f"got {self.value!r}"
+                )
+            per_class = self.extra.get("per_class") if isinstance(self.extra, dict) else None
+            scores = per_class.get("values") if isinstance(per_class, dict) else None
+            slack = 1e-9 * (high - low)  # per-class APs are float sums of 11 terms: 100.00000000000003 is 100
+            for i, score in enumerate(scores if isinstance(scores, list) else []):
+                if score is not None and (not _is_number(score) or not low - slack <= score <= high + slack):
+                    raise ValueError(
+                        f"record field 'extra.per_class.values[{i}]' must lie in [{low:g}, {high:g}] for metric "
+                        f"{self.metric!r} (percent) or be null, got {score!r}"
+                    )
+            for name in ("ci95", "std"):
+                value = getattr(self, name)
+                if value is not None and value > high - low:
+                    raise ValueError(
+                        f"record field {name!r} must be at most {high - low:g} for metric {self.metric!r}, "
+                        f"got {value!r}"
+                    )
         if not _is_number(self.wall_time_s) or self.wall_time_s < 0:
             raise ValueError(f"record field 'wall_time_s' must be a number >= 0, got {self.wall_time_s!r}")
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
@@ -125,6 +177,11 @@ class ResultRecord:
         if not isinstance(d, dict):
             raise ValueError(f"a record must be a JSON object, got {type(d).__name__}")
         version = d.get("schema_version")
+        if _is_number(version) and version > SCHEMA_VERSION:
+            raise ValueError(
+                f"record schema_version {version} is newer than this mast-bench reads ({SCHEMA_VERSION}); "
+                "upgrade mast-bench to read it"
+            )
         if version != SCHEMA_VERSION:
             raise ValueError(f"record schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
         names = {f.name for f in dataclasses.fields(cls)}

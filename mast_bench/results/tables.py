@@ -169,6 +169,13 @@ def _table(
         first = clash.iloc[0]
         same = clash[clash.model.eq(first.model) & clash.dataset.eq(first.dataset)]
         shas = sorted({str(s)[:12] or "(none)" for s in same.get("checkpoint_sha256", [])})
+        if len(shas) == 1:
+            values = ", ".join(f"{v:g}" for v in same["value"])
+            raise RecordError(
+                f"model {first.model!r} has {len(same)} records for dataset {first.dataset!r} in "
+                f"{task}/{protocol}/{metric}/{split} with one checkpoint ({values}: other seeds or a conflict); "
+                "`mast-bench report` shows them aggregated, or as a conflict"
+            )
         raise RecordError(
             f"model {first.model!r} has {len(same)} "
             f"results for dataset {first.dataset!r} in {task}/{protocol}/{metric}/{split} "

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from fixtures.threads import one_thread
 from sklearn.metrics import jaccard_score
 
 from mast_bench.analysis import analyze, mask_overlap_figure
@@ -42,12 +43,7 @@ LOGITS[2, 7:12] = 3.0
 LOGITS[0, 11] = 0.5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_one_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 def _save(method, recipe, path: Path) -> Path:
@@ -78,6 +74,21 @@ def test_iou_matches_scikit_learn_jaccard_and_soft_overlap_formula() -> None:
     assert torch.allclose(torch.diagonal(soft), torch.ones(5, dtype=torch.float64))
     empty = torch.zeros(2, 4)
     assert math.isnan(iou_matrix(empty)[0, 1].item())  # undefined for two empty masks, not 0 or 1
+
+
+def test_share_overlap_is_the_soft_overlap_of_each_dimensions_split() -> None:
+    masks = torch.rand(4, 30, generator=torch.Generator().manual_seed(1))
+    shares = (masks / masks.sum(dim=0)).double().numpy()
+    table = overlap_table(masks, ("crop", "flip", "blur", "solarize")).set_index(["family_a", "family_b"])
+    ref = np.minimum(shares[1], shares[2]).sum() / np.maximum(shares[1], shares[2]).sum()
+    assert table.loc[("flip", "blur"), "share_overlap"] == pytest.approx(ref)
+    assert table.loc[("crop", "crop"), "share_overlap"] == 1.0
+    # Scaling every mask at a dimension by the same factor changes the memberships, not the shares.
+    scaled = overlap_table(masks * 0.5, ("crop", "flip", "blur", "solarize")).set_index(["family_a", "family_b"])
+    np.testing.assert_allclose(scaled["share_overlap"], table["share_overlap"])
+    # Equal memberships everywhere: every pair of subspaces weighs every dimension alike.
+    equal = overlap_table(torch.full((3, 5), 0.3), ("crop", "flip", "blur"))
+    np.testing.assert_allclose(equal["share_overlap"], 1.0)
 
 
 def test_dimensions_sorted_by_dominant_subspace_then_strength() -> None:

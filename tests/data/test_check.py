@@ -134,6 +134,19 @@ def test_wrong_folder_gives_a_report_naming_the_layout(tmp_path: Path) -> None:
     assert "expected layout: <root>/food-101/{images/<class>/<id>.jpg" in report.render()
 
 
+@pytest.mark.parametrize("missing", ["train", "test"])
+def test_imagefolder_check_asks_for_train_and_test_as_documented(tmp_path: Path, missing: str) -> None:
+    root = make_imagefolder(tmp_path / "copy", per_class={"train": 2, "val": 1, "test": 1})
+    shutil.rmtree(root / missing)
+    report = check_dataset("imagefolder", root, progress=False)
+    assert not report.ok
+    [failure] = report.failures
+    assert failure.message.startswith(f"dataset 'imagefolder': {str(root / missing)!r} not found (expected layout: ")
+    shutil.rmtree(root / "val")  # val/ stays optional
+    make_imagefolder(root, per_class={missing: 1}, seed=1)  # other pixels: not duplicates of the kept splits
+    assert check_dataset("imagefolder", root, progress=False).ok
+
+
 def test_unlabeled_pool_has_no_class_checks(tmp_path: Path) -> None:
     report = check_dataset("stl10", make_stl10(tmp_path, unlabeled=2), progress=False)
     assert "unlabeled: 2 images, expected 100000" in [i.message for i in report.failures]

@@ -23,6 +23,7 @@ from data_fixtures_fg import (
     AIRCRAFT_VARIANTS,
     CALTECH_CLASSES,
     CARS_CLASSES,
+    FG_MAKERS,
     VOC_CLASSES,
     VOC_IMAGES,
     make_aircraft,
@@ -30,25 +31,22 @@ from data_fixtures_fg import (
     make_cars,
     make_cub200,
     make_dogs,
-    make_flowers102,
     make_pets,
     make_voc2007,
     voc_label,
     voc_xml,
     write_jpeg,
 )
+from fixtures.dataset_copies import copies_fixture, official_splits
 from torch.utils.data import random_split
 
+from mast_bench.data import splits as S
 from mast_bench.data.readers import aircraft, caltech101, cars, cub200, dogs, flowers102, pets, voc07
-from mast_bench.data.splits import seeded as S
 from mast_bench.data.verify.check import check_dataset
 from mast_bench.errors import DatasetError, ProtocolError
 from mast_bench.registry import DATASETS
 
-MAKERS: dict[str, Callable[[Path], Path]] = {
-    "aircraft": make_aircraft, "caltech101": make_caltech101, "cars": make_cars, "cub200": make_cub200,
-    "dogs": make_dogs, "flowers102": make_flowers102, "pets": make_pets, "voc07": make_voc2007,
-}  # fmt: skip
+MAKERS: dict[str, Callable[[Path], Path]] = FG_MAKERS
 MODULES = {"aircraft": aircraft, "caltech101": caltech101, "cars": cars, "cub200": cub200, "dogs": dogs,
            "flowers102": flowers102, "pets": pets, "voc07": voc07}  # fmt: skip
 # Fixture sizes per official split (see data_fixtures_fg).
@@ -58,7 +56,7 @@ FIXTURE_COUNTS = {
     "flowers102": {"train": 6, "val": 6, "test": 9}, "pets": {"train": 12, "test": 6},
     "voc07": {"train": 3, "val": 2, "test": 3},
 }  # fmt: skip
-# PROTOCOLS.md §1 (classes, metric, where validation comes from) and the official split sizes.
+# docs/protocols.md (classes, metric, where validation comes from) and the official split sizes.
 PROTOCOL = {
     "aircraft": (100, "mean_per_class", "official", {"train": 3334, "val": 3333, "test": 3333}),
     "caltech101": (102, "mean_per_class", "seeded", {"train": 3060, "test": 6084}),
@@ -71,14 +69,7 @@ PROTOCOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def copies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One tiny copy of every dataset, shared by the read-only tests."""
-    return {name: make(tmp_path_factory.mktemp(name)) for name, make in MAKERS.items()}
-
-
-def official_splits(name: str) -> list[str]:
-    return [s for s in DATASETS.get(name).splits if "@" not in s]
+copies = copies_fixture(MAKERS)
 
 
 @pytest.mark.parametrize("name", sorted(PROTOCOL))
@@ -87,11 +78,11 @@ def test_registration_follows_the_protocol_table(name: str) -> None:
     num_classes, metric, val_source, counts = PROTOCOL[name]
     assert (info.num_classes, info.metric, info.val_source) == (num_classes, metric, val_source)
     assert official_splits(name) == list(counts) and counts == MODULES[name].COUNTS
-    assert info.multilabel == (name == "voc07") and "listing" in info.extra
+    assert info.multilabel == (name == "voc07") and info.listing is not None
     if val_source == "official":
-        assert info.extra["val_splits"] == {"ericsson": S.OFFICIAL, "augself": S.OFFICIAL}
+        assert info.val_splits == {"ericsson": S.OFFICIAL, "augself": S.OFFICIAL}
     else:  # Ericsson et al.: a seeded random 20 % of the official train split, seed 0
-        spec = info.extra["val_splits"]["ericsson"]
+        spec = info.val_splits["ericsson"]
         assert (spec.scheme, spec.n_total, spec.n_val, spec.seed) == (
             "ericsson",
             counts["train"],
@@ -503,7 +494,7 @@ def test_a_partial_copy_cannot_use_the_committed_split(copies: dict[str, Path]) 
 
 
 def test_pets_augself_split_is_augselfs_random_split() -> None:
-    spec = DATASETS.get("pets").extra["val_splits"]["augself"]
+    spec = DATASETS.get("pets").val_splits["augself"]
     _, val, _, _ = S.load_committed_split("pets", "augself", spec)
     _, ref = random_split(range(3680), [2940, 740], generator=torch.Generator().manual_seed(49))
     assert val.tolist() == sorted(ref.indices)
@@ -511,7 +502,7 @@ def test_pets_augself_split_is_augselfs_random_split() -> None:
 
 @pytest.mark.parametrize("name", ["caltech101", "cars", "cub200", "dogs", "pets"])
 def test_committed_ericsson_splits_are_the_legacy_shuffle(name: str) -> None:
-    spec = DATASETS.get(name).extra["val_splits"]["ericsson"]
+    spec = DATASETS.get(name).val_splits["ericsson"]
     train, val, path, _ = S.load_committed_split(name, "ericsson", spec)
     assert path == S.SPLITS_DIR / name / "ericsson-val.json"
     assert val.tolist() == S.ericsson_val_split(spec.n_total)[1].tolist() and len(train) + len(val) == spec.n_total

@@ -12,7 +12,7 @@ import torch
 from data_fixtures import make_imagefolder, tree_state
 from torch.utils.data import random_split
 
-from mast_bench.data.splits import seeded as S
+from mast_bench.data import splits as S
 from mast_bench.errors import DatasetError, ProtocolError
 from mast_bench.registry import DATASETS
 
@@ -46,7 +46,7 @@ def test_bad_split_sizes_are_rejected() -> None:
         S.ericsson_val_split(3)
 
 
-# PROTOCOLS.md §1, AugSelf column (sizes, seeds) and the Ericsson rule (20 %, seed 0).
+# docs/protocols.md, validation splits: AugSelf's sizes and seeds and the Ericsson rule (20 %, seed 0).
 PROTOCOL_TABLE = {
     ("cifar10", "augself"): (45000, 5000, 43),
     ("cifar100", "augself"): (45000, 5000, 44),
@@ -64,7 +64,7 @@ PROTOCOL_TABLE = {
 
 @pytest.mark.parametrize(("key", "sizes"), sorted(PROTOCOL_TABLE.items()))
 def test_declared_splits_follow_the_protocol_table(key: tuple[str, str], sizes: tuple[int, int, int]) -> None:
-    spec = DATASETS.get(key[0]).extra["val_splits"][key[1]]
+    spec = DATASETS.get(key[0]).val_splits[key[1]]
     assert (spec.n_train, spec.n_val, spec.seed) == sizes
     assert spec.scheme == ("random_split" if key[1] == "augself" else "ericsson")
 

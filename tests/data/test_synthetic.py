@@ -30,6 +30,7 @@ from mast_bench.data.synthetic.factors import (
     factors_from_row,
     position_band,
 )
+from mast_bench.data.synthetic.manifest import GENERATOR_VERSION
 from mast_bench.data.synthetic.render import object_alpha, render
 from mast_bench.data.synthetic.suite import SIZES, load_manifest, make_synthetic, read_factors, verify_suite
 from mast_bench.errors import DatasetError
@@ -314,6 +315,50 @@ def test_malformed_manifest(suite_copy: Path) -> None:
         DATASETS.get("synthetic-pool").build(suite_copy, "train")
 
 
+@pytest.mark.parametrize("found", [GENERATOR_VERSION - 1, GENERATOR_VERSION + 1])
+def test_suite_of_another_generator_version_is_refused(suite_copy: Path, found: int) -> None:
+    manifest = json.loads((suite_copy / "manifest.json").read_text())
+    manifest["generator_version"] = found
+    (suite_copy / "manifest.json").write_text(json.dumps(manifest))
+    before = {p: p.read_bytes() for p in suite_copy.rglob("*") if p.is_file()}
+    command = f"mast-bench datasets make-synthetic --out {suite_copy} --seed 0 --size test --overwrite"
+    fix = f"regenerate it: `{command}`" if found < GENERATOR_VERSION else (
+        f"upgrade mast-bench, or regenerate it with this version: `{command}`"
+    )
+    expected = (
+        f"synthetic suite at {str(suite_copy)!r} was written by generator version {found}, but this mast-bench "
+        f"reads only version {GENERATOR_VERSION}; {fix}"
+    )
+    for name in ("synthetic-shape", "synthetic-pool", "synthetic-fewshot"):
+        split = {"synthetic-shape": "train", "synthetic-pool": "train", "synthetic-fewshot": "all"}[name]
+        for verify in (True, False):  # a manifest that names another version is refused even unverified
+            with pytest.raises(DatasetError) as exc:
+                DATASETS.get(name).build(suite_copy, split, verify=verify)
+            assert str(exc.value) == expected
+    with pytest.raises(DatasetError) as exc:
+        verify_suite(suite_copy)
+    assert str(exc.value) == expected
+    assert {p: p.read_bytes() for p in suite_copy.rglob("*") if p.is_file()} == before  # nothing touched
+
+
+def test_old_suite_refused_by_the_cli_and_regenerated_by_the_named_command(suite_copy: Path) -> None:
+    from click.testing import CliRunner
+
+    from mast_bench.cli import main
+
+    manifest = json.loads((suite_copy / "manifest.json").read_text())
+    manifest["generator_version"] = GENERATOR_VERSION - 1
+    (suite_copy / "manifest.json").write_text(json.dumps(manifest))
+    res = CliRunner().invoke(main, ["datasets", "check", "synthetic-shape", "--data-root", str(suite_copy)])
+    assert res.exit_code != 0
+    assert f"was written by generator version {GENERATOR_VERSION - 1}, but this mast-bench reads only" in res.output
+    command = f"mast-bench datasets make-synthetic --out {suite_copy} --seed 0 --size test --overwrite"
+    assert command in res.output
+    res = CliRunner().invoke(main, command.split()[1:])
+    assert res.exit_code == 0, res.output
+    assert load_manifest(suite_copy)["generator_version"] == GENERATOR_VERSION and verify_suite(suite_copy) == []
+
+
 # ---------------------------------------------------------------- writing: refusal, overwrite, interruption
 
 
@@ -402,3 +447,47 @@ def test_sample_grid_picture(synthetic_root: Path, tmp_path: Path) -> None:
     out = render_sample_grid(synthetic_root, tmp_path / "grid.png")
     with Image.open(out) as im:
         assert im.format == "PNG" and im.size[0] > 600 and im.size[1] > 800
+
+
+# ---------------------------------------------------------------- supervised reference
+
+
+def test_pool_labels_follow_the_factors() -> None:
+    from mast_bench.data.synthetic.supervised import IGNORE, pool_labels
+
+    base = {"hue": "0.0", "cy": "1.0", "bg_texture": "smooth", "angle": "0.0", "mirror": "False"}
+    rows = [
+        {**base, "shape": "circle", "hue": "350.0", "cy": "31.0", "bg_texture": "dots"},
+        {**base, "shape": "L", "hue": "95.0", "cy": "16.0", "angle": "268.0", "mirror": "True"},
+        {**base, "shape": "F", "hue": "181.0", "cy": "10.6", "angle": "44.0"},
+    ]
+    got = {k: v.tolist() for k, v in pool_labels(rows).items()}
+    assert got == {
+        "shape": [0, 6, 7],
+        "colour": [0, 2, 3],  # 350° → red, 95° → green (nearest of 60° and 120°), 181° → cyan
+        "position": [2, 1, 0],
+        "texture": [3, 0, 0],
+        "pose": [IGNORE, 3 + 4, 0],  # 268° rounds to r270, mirrored → m270 (index 7)
+    }
+
+
+def test_supervised_reference_is_cached_and_reloaded_exactly(synthetic_root: Path, tmp_path: Path) -> None:
+    import torch
+
+    from mast_bench.data.synthetic.supervised import SupervisedSettings, cached_reference
+    from mast_bench.models.backbones import BackboneSpec, build_backbone
+
+    spec = BackboneSpec("resnet_tiny", stem="small", widths=(4, 8, 8, 8))
+    settings = SupervisedSettings(epochs=1, batch_size=16)
+    first, path, hit = cached_reference(synthetic_root, spec, tmp_path / "cache", settings)
+    assert not hit and path.is_file() and path.with_suffix(".json").is_file()
+    second, path2, hit2 = cached_reference(synthetic_root, spec, tmp_path / "cache", settings)
+    assert hit2 and path2 == path
+    for (k, a), (k2, b) in zip(first.state_dict().items(), second.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(a, b)
+    torch.manual_seed(settings.seed)  # the initialisation training started from
+    init = build_backbone(spec)[0].state_dict()
+    assert any(not torch.equal(init[k], v) for k, v in first.state_dict().items() if k.endswith("weight"))
+    longer = SupervisedSettings(epochs=2, batch_size=16)
+    _, path3, hit3 = cached_reference(synthetic_root, spec, tmp_path / "cache", longer)
+    assert not hit3 and path3 != path  # other settings: another cache entry

@@ -47,13 +47,16 @@ def test_second_extraction_is_read_from_the_cache(tmp_path) -> None:
 def test_cache_key_separates_checkpoint_split_preprocessing_and_layer(tmp_path) -> None:
     backbone = tiny_backbone()
     pre = PROTOCOLS["synthetic-linear"].preprocessing(backbone.spec)
-    args = (backbone.spec, "pool", pre, DATASET, tmp_path, "train")
+    content = {"kind": "files", "n": 60, "digest": "0" * 64}
+    args = (backbone.spec, "pool", pre, DATASET, content, "train")
     base = cache_path(tmp_path, cache_key(backbone.source_sha256, *args))
     assert cache_path(tmp_path, cache_key("cd" * 32, *args)) != base
     assert cache_path(tmp_path, cache_key(backbone.source_sha256, backbone.spec, "layer3", *args[2:])) != base
     other_pre = PROTOCOLS["ericsson"].preprocessing(backbone.spec)
     assert cache_path(tmp_path, cache_key(backbone.source_sha256, backbone.spec, "pool", other_pre, *args[3:])) != base
     assert cache_path(tmp_path, cache_key(backbone.source_sha256, *args[:-1], "val")) != base
+    changed = {**content, "digest": "1" * 64}
+    assert cache_path(tmp_path, cache_key(backbone.source_sha256, *args[:4], changed, "train")) != base
 
 
 def test_in_memory_models_are_never_cached(tmp_path) -> None:

@@ -42,15 +42,36 @@ def test_published_recipes() -> None:
     assert (ten.epochs, ten.lr_backbone, ten.lr_head, ten.weight_decay) == (20, 0.01, 0.1, 0.0)
 
 
-def test_linear_keeps_the_backbone_frozen_and_reports_the_final_epoch(tmp_path) -> None:
+def test_linear_keeps_the_backbone_frozen_and_reports_the_final_epoch(tmp_path, monkeypatch) -> None:
+    import downstream_fixtures
+    import numpy as np
+    from sklearn.metrics import top_k_accuracy_score
+
+    from mast_bench.downstream import metrics
+
+    # Eight classes (eight colours), so that top-5 is not "every class" and the two records are distinct numbers.
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(downstream_fixtures, "COLOURS", rng.uniform(30, 225, size=(8, 3)))
+    many = register_fake("test-imagenet-blobs-8", {"train": 64, "val": 48}, k=8, val_source="none").name
+    seen, real_topk = [], metrics.topk
+    monkeypatch.setattr(metrics, "topk", lambda s, t, k: seen.append((s.clone(), t.clone(), k)) or real_topk(s, t, k))
     backbone = tiny_backbone()
     before = _state(backbone.model)
     recipe = dataclasses.replace(LINEAR_RECIPE, epochs=2, **TINY)
-    records = evaluate_imagenet_linear(backbone, tmp_path, tmp_path / "rec", "tiny", dataset=FAKE, recipe=recipe,
+    records = evaluate_imagenet_linear(backbone, tmp_path, tmp_path / "rec", "tiny", dataset=many, recipe=recipe,
                                        progress=False)
     assert [r.metric for r in records] == ["top1", "top5"]
     assert all(r.protocol == "vicreg-linear-custom" and r.split == "val" and r.selected_on == "none" for r in records)
-    assert records[0].extra["recipe"]["epochs"] == 2 and records[1].value == 100.0  # 3 classes: top-5 is everything
+    assert records[0].extra["recipe"]["epochs"] == 2
+    # top-5 is scikit-learn's on the head's validation scores over all 8 classes, and top-1 is never above it.
+    [(scores, targets, k)] = seen
+    assert k == 5 and tuple(scores.shape) == (48, 8)
+    ref = 100 * top_k_accuracy_score(targets.numpy(), scores.numpy(), k=5, labels=list(range(8)))
+    assert records[1].value == pytest.approx(ref)
+    assert records[0].value <= records[1].value
+    assert records[0].value == pytest.approx(100 * float((scores.argmax(1) == targets).float().mean()))
+    per = records[0].extra["per_class"]
+    assert per["score"] == "recall" and len(per["values"]) == 8 and sum(per["support"]) == records[0].extra["n_val"]
     after = backbone.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN statistics untouched
     assert len(tree(tmp_path / "rec")) == 2

@@ -59,22 +59,38 @@ def test_k_larger_than_the_bank_uses_every_sample() -> None:
                           @ torch.nn.functional.normalize(bank[:15], dim=1).T / T).exp().sum(1), rtol=1e-4)
 
 
-def test_evaluate_knn_writes_one_record_per_k_and_reuses_features(tmp_path) -> None:
+def test_evaluate_knn_writes_one_record_per_k_and_omits_k_beyond_the_bank(tmp_path) -> None:
     (tmp_path / "data").mkdir()
     backbone = tiny_backbone()
-    args = (backbone, BLOBS, tmp_path / "data", "synthetic-knn", tmp_path / "rec", "tiny")
+    args = (backbone, BLOBS, tmp_path / "data", "synthetic-knn")
     kw = {"cache_dir": tmp_path / "cache", "progress": False}
+    lines: list[str] = []
     with count_forwards(backbone.model) as calls:
-        records = evaluate_knn(*args, **kw)
+        records = evaluate_knn(*args, tmp_path / "rec", "tiny", echo=lines.append, **kw)
         n = calls[0]
-        again = evaluate_knn(*args, redo=True, **kw)
+        again = evaluate_knn(*args, tmp_path / "rec2", "tiny", **kw)
     assert n > 0 and calls[0] == n  # cached features: no second forward pass
-    assert [r.protocol for r in records] == ["synthetic-knn-k10", "synthetic-knn-k20", "synthetic-knn-k100",
-                                             "synthetic-knn-k200"]
+    # The bank (train 60 + val 30) has 90 images: k = 100 and 200 would vote with the whole bank.
+    assert [r.protocol for r in records] == ["synthetic-knn-k10", "synthetic-knn-k20"]
     assert all(r.task == "knn" and r.split == "test" and r.selected == {} and r.selected_on == "none" for r in records)
     assert records[0].extra["bank"] == "train+val" and records[0].extra["n_bank"] == 90
+    assert records[0].extra["omitted_k"] == [100, 200]
     assert records[0].value > 60 and [r.value for r in again] == [r.value for r in records]
-    assert len(tree(tmp_path / "rec")) == 4
+    written = [f for f in tree(tmp_path / "rec") if f.endswith(".record.json")]
+    assert written == sorted(r.key() + ".record.json" for r in records)
+    assert sum(f.endswith(".omitted.json") for f in tree(tmp_path / "rec")) == 2  # the omissions are noted
+    assert f"warning: the {BLOBS!r} kNN bank has 90 images; k=100, k=200 would exceed it: omitted" in lines
+    assert f"{BLOBS} synthetic-knn-k200 top1: omitted (k=200 exceeds the 90-image bank)" in lines
+
+
+def test_knn_per_class_scores_match_the_reported_value(tmp_path) -> None:
+    (tmp_path / "data").mkdir()
+    [k10, _] = evaluate_knn(tiny_backbone(), BLOBS, tmp_path / "data", "synthetic-knn", tmp_path / "rec", "tiny",
+                            cache_dir=tmp_path / "cache", progress=False)
+    per = k10.extra["per_class"]
+    assert per["score"] == "recall" and per["support"] == [15, 15, 15]
+    # top-1 with equal class sizes is the mean of the per-class recalls
+    assert sum(per["values"]) / 3 == pytest.approx(k10.value)
 
 
 def test_multilabel_dataset_is_refused_without_files(tmp_path) -> None:
@@ -101,6 +117,8 @@ def test_cli_knn_prints_one_line_per_k(tmp_path, monkeypatch) -> None:
         "--no-progress",
     ])
     assert result.exit_code == 0, result.output
-    assert [line.split(" = ")[0] for line in result.output.splitlines()] == [
-        f"{BLOBS} synthetic-knn-k{k} top1" for k in (10, 20, 100, 200)
+    lines = result.output.splitlines()
+    assert [line.split(" = ")[0] for line in lines if " = " in line] == [
+        f"{BLOBS} synthetic-knn-k{k} top1" for k in (10, 20)
     ]
+    assert lines[-1] == "4 cells: 2 done, 0 skipped (records exist), 2 omitted, 0 failed"

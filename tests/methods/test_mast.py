@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.recipes import tiny_recipe
+from fixtures.threads import one_thread
 
 from mast_bench.augment import IDENTITY_PARAMS, PARAM_DIM
 from mast_bench.config import ConfigError, load_recipe
@@ -19,25 +21,11 @@ from mast_bench.pretrain.logbook import read_log
 from mast_bench.pretrain.run import pretrain
 from mast_bench.registry import METHODS
 
-TINY = {
-    "name": "mast-test",
-    "model": {"backbone": "resnet_tiny", "stem": "small", "widths": [4, 8, 8, 8], "projector": [16, 16]},
-    "method": {"name": "mast"},
-    "augment": {"size": 16},
-    "data": {"dataset": "synthetic-pool"},
-    "optim": {"warmup_epochs": 1.0},
-    "run": {"epochs": 2, "batch_size": 16, "log_every": 1, "device": "cpu", "seed": 0},
-}
+TINY = tiny_recipe("mast-test", "synthetic-pool", method="mast", batch_size=16)
 OFF = ("method.mast.masks=false", "method.mast.uncertainty=false")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids two threads spinning against each other on 2 shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_one_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 def _recipe(*overrides: str):
@@ -133,6 +121,13 @@ def test_bad_parameters_shape_is_a_clear_error() -> None:
         ValueError, match=rf"expected augmentation parameters of shape \(8, {PARAM_DIM}\), got \(8, 3\)"
     ):
         MAST(_recipe())(views, (p1[:, :3], p2))
+
+
+def test_a_share_floor_that_cannot_be_met_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"method\.mast\.mass_floor \(0\.3\) must be below 1/K = 0\.25 for K = 4"):
+        MAST(_recipe("method.mast.mass_floor=0.3", "augment.families=[crop, flip, blur, solarize]"))
+    four = "augment.families=[crop, flip, blur, solarize]"
+    MAST(_recipe("method.mast.mass_floor=0.3", "method.mast.mass_floor_coeff=0", four))  # the floor is off: fine
 
 
 def test_uncertainty_without_masks_is_refused() -> None:

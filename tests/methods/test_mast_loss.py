@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from fixtures.threads import one_thread
 
-from mast_bench.methods.mast_heads import UncertaintyHead
 from mast_bench.methods.mast_loss import (
     MastCoefficients,
     awareness_term,
     coverage_term,
+    log_shares,
+    mask_shares,
     mass_floor_term,
     mast_loss,
+    shared_invariance,
     subspace_invariance,
     uncertainty_reweighted,
     uncertainty_weighted,
 )
 from mast_bench.methods.vicreg import vicreg_loss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one intra-op thread avoids thrashing on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_one_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 def _pair(n: int = 16, d: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,13 +95,22 @@ def test_coverage_matches_formula_and_keeps_a_gradient_when_masks_are_empty() ->
     torch.testing.assert_close(empty.grad, torch.full_like(empty, -1 / 40), rtol=1e-6, atol=0)
 
 
+def test_shares_split_each_dimension_between_subspaces() -> None:
+    logits = torch.randn(5, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 4
+    m = torch.sigmoid(logits)
+    torch.testing.assert_close(mask_shares(logits), m / m.sum(dim=0), rtol=1e-12, atol=0)
+    torch.testing.assert_close(log_shares(logits).exp(), m / m.sum(dim=0), rtol=1e-12, atol=0)
+
+
 def test_mass_floor_is_zero_above_floor_and_log_ratio_below() -> None:
-    masks = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.02, 0.02, 0.02, 0.02]])
-    value = mass_floor_term(masks, floor=0.05)
-    torch.testing.assert_close(value, torch.tensor(math.log(0.05 / 0.02) / 2))
-    assert mass_floor_term(masks[:1], floor=0.05) == 0
+    # Two subspaces; the second holds 2 % of every dimension's weight: m₂/(m₁ + m₂) = 0.02.
+    m1 = torch.full((4,), 0.98, dtype=torch.float64)
+    logits = torch.stack([torch.logit(m1), torch.logit(torch.full_like(m1, 0.02))])
+    value = mass_floor_term(logits, floor=0.05)
+    torch.testing.assert_close(value, torch.tensor(math.log(0.05 / 0.02) / 2, dtype=torch.float64))
+    assert mass_floor_term(torch.zeros(2, 4), floor=0.05) == 0  # equal shares 1/2 each
     with pytest.raises(ValueError, match=r"mass floor must be in \(0, 1\), got 1.5"):
-        mass_floor_term(masks, floor=1.5)
+        mass_floor_term(logits, floor=1.5)
 
 
 def test_awareness_term_in_standardised_units() -> None:
@@ -189,62 +193,79 @@ def test_shape_errors_name_the_shapes() -> None:
         )
 
 
-# --------------------------------------------------------------------------- toy problem: learn the masks directly
-
-K, D, N, BLOCK = 3, 32, 256, slice(0, 8)
+# --------------------------------------------------------------------------- the shared invariance
 
 
-def _toy_batch(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pairs whose dimensions 0..7 differ in proportion to augmentation 0's strength, and no others do."""
-    t = torch.rand(N, K, generator=g)  # each family's strength per pair
-    z1 = torch.randn(N, D, generator=g)
-    z2 = z1 + 0.3 * torch.randn(N, D, generator=g)
-    z2[:, BLOCK] += 2.0 * t[:, :1] * torch.randn(N, 8, generator=g)
-    return z1, z2, t
+def test_shared_invariance_is_the_mean_squared_error_for_any_masks() -> None:
+    """Masks only share each dimension's weight out: without uncertainty the term is VICReg's MSE."""
+    z1, z2 = _pair(32, 16)
+    coeffs = MastCoefficients(sparsity_coeff=0, coverage_coeff=0, mass_floor_coeff=0)
+    for scale in (0.0, 1.0, 10.0, 100.0):
+        logits = (scale * torch.randn(6, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+        logits.requires_grad_()
+        out = mast_loss(z1, z2, logits, coeffs=coeffs)
+        torch.testing.assert_close(out["invariance"], F.mse_loss(z1, z2), rtol=1e-13, atol=0)
+        out["loss"].backward()
+        assert logits.grad.abs().max() < 1e-14  # moving the masks alone cannot change it
+    part, d, size = shared_invariance(z1, z2, mask_shares(logits.detach()))
+    torch.testing.assert_close(part.sum(dim=1), (z1 - z2).pow(2).mean(dim=1))
+    torch.testing.assert_close(part, d * size)  # each subspace's mean distance times its fraction of D
+    torch.testing.assert_close(d, subspace_invariance(z1, z2, mask_shares(logits.detach())))
 
 
-def _learn_masks(coeffs: MastCoefficients, inputs: str | None, steps: int = 300, seed: int = 0) -> torch.Tensor:
-    """Optimise mask logits (and the uncertainty head, if ``inputs``) on toy pairs; return the masks."""
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    logits = torch.zeros(K, D, requires_grad=True)
-    head = UncertaintyHead([slice(k, k + 1) for k in range(K)], hidden=16, inputs=inputs) if inputs else None
-    params = [logits, *(head.parameters() if head else [])]
-    opt = torch.optim.Adam(params, lr=0.05)
-    for _ in range(steps):
-        z1, z2, t = _toy_batch(g)
-        log_var = head(t, torch.zeros_like(t)) if head else None
-        loss = mast_loss(z1, z2, logits, log_var, coeffs=coeffs)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return torch.sigmoid(logits.detach())
+def test_uncertainty_moves_weight_between_pairs_and_gives_masks_distinct_gradients() -> None:
+    z1, z2 = _pair(32, 16)
+    logits = torch.zeros(3, 16, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(32, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    coeffs = MastCoefficients(sparsity_coeff=0, coverage_coeff=0, mass_floor_coeff=0)
+    out = mast_loss(z1, z2, logits, s, coeffs=coeffs)
+    a = torch.exp(-s) / torch.exp(-s).mean(dim=0)  # mean 1 per subspace
+    sq = (z1 - z2).pow(2)
+    w = torch.full((3, 16), 1 / 3, dtype=torch.float64)
+    ref = torch.einsum("ik,kj,ij->", a, w, sq) / (32 * 16)
+    torch.testing.assert_close(out["invariance"], ref)
+    # Each dimension keeps VICReg's total weight over pairs and subspaces: Σ_i Σ_k w_kj a_k(i) = N.
+    torch.testing.assert_close(torch.einsum("ik,kj->j", a, w), torch.full((16,), 32.0, dtype=torch.float64))
+    out["loss"].backward()
+    g = logits.grad
+    assert (g[0] - g[1]).abs().max() > 1e-3 and (g[1] - g[2]).abs().max() > 1e-3  # subspaces pulled apart
+    # Each logit's gradient says which subspace's pair weighting makes dimension j cheapest.
+    c = torch.einsum("ik,ij->kj", a, sq) / (32 * 16)  # cost of dimension j in subspace k
+    expected = 25 * (1 / 3) * (1 - 0.5) * (c - c.mean(dim=0))  # m(1 − m)/Σm · (c_k − Σ w c)
+    torch.testing.assert_close(g, expected)
 
 
-@pytest.mark.parametrize("inputs", [None, "others"])
-def test_toy_mask_for_the_augmentation_moves_away_from_its_block(inputs: str | None) -> None:
-    m = _learn_masks(MastCoefficients(), inputs)
-    assert m[0, BLOCK].mean() < 0.1, m[0, BLOCK]
-    assert m[0, 8:].mean() > 0.5, m[0, 8:]
-    assert (m.mean(dim=1) >= 0.05).all()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("value", [-19.5, -30.0, -100.0, -1e4, 30.0, 1e4])
+def test_mask_terms_are_finite_with_finite_gradients_at_extreme_logits(dtype: torch.dtype, value: float) -> None:
+    """All masks at a saturated logit (the state fp16 training reached with the old coverage term)."""
+    z1, z2 = (z.float() for z in _pair(16, 8))
+    logits = torch.full((4, 8), value, dtype=dtype)
+    logits[1, :3] = value / 2  # not all equal
+    logits.requires_grad_()
+    out = mast_loss(z1, z2, logits, torch.zeros(16, 4))
+    out["loss"].backward()
+    assert all(torch.isfinite(v).all() for v in out.values()), out
+    assert torch.isfinite(logits.grad).all()
+    # The coverage gradient keeps its push at every saturated logit: −m_k / (D Σ_k m_k) when all are tiny.
+    cov = logits.detach().float().clone().requires_grad_()
+    coverage_term(cov).backward()
+    # Reference in float64 from the closed form d/dθ_k = −m_k e^{−S} / (D (1 − e^{−S})) = −m_k / (D expm1(S)),
+    # S = Σ_k softplus(θ_k); at −1e4, where float64 underflows too, its limit −softmax_k(θ) / D.
+    ref = logits.detach().double()
+    if value > -1000:
+        expected = -torch.sigmoid(ref) / torch.expm1(F.softplus(ref).sum(dim=0)) / 8
+    else:
+        expected = -torch.softmax(ref, dim=0) / 8
+    # float32 resolves a logit of magnitude 1e4 only to 1e-3, and the softmax weights inherit that error.
+    torch.testing.assert_close(cov.grad.double(), expected, rtol=1e-5 if abs(value) <= 100 else 2e-3, atol=1e-30)
 
 
-@pytest.mark.slow
-def test_toy_block_goes_to_another_subspace_when_coverage_insists() -> None:
-    """With uncertainty from the other families, the block's variation is explainable in subspaces 1 and 2
-    (their heads see augmentation 0's strength) but not in subspace 0, so under strong coverage the block
-    joins subspace 1 or 2 and stays out of subspace 0."""
-    coeffs = MastCoefficients(coverage_coeff=25.0)
-    for seed in (0, 1):
-        m = _learn_masks(coeffs, "others", seed=seed)
-        assert m[0, BLOCK].mean() < 0.05, (seed, m[:, BLOCK].mean(dim=1))
-        assert m[1:, BLOCK].mean(dim=1).max() > 0.5, (seed, m[:, BLOCK].mean(dim=1))
-
-
-@pytest.mark.slow
-def test_toy_masks_collapse_without_the_mass_floor_and_not_with_it() -> None:
-    strong = MastCoefficients(sparsity_coeff=20.0, coverage_coeff=0.0, mass_floor=0.05, mass_floor_coeff=0.0)
-    collapsed = _learn_masks(strong, None, steps=400)
-    assert collapsed.mean(dim=1).max() < 0.04, collapsed.mean(dim=1)
-    kept = _learn_masks(dataclasses.replace(strong, mass_floor_coeff=1.0), None, steps=400)
-    assert kept.mean(dim=1).min() > 0.045, kept.mean(dim=1)
+def test_coverage_float32_matches_float64_across_the_branches() -> None:
+    logits = torch.linspace(-40, 12, 53).reshape(1, -1).repeat(3, 1) + torch.tensor([[0.0], [-1.0], [2.0]])
+    a = logits.clone().requires_grad_()
+    b = logits.double().requires_grad_()
+    coverage_term(a).backward()
+    coverage_term(b).backward()
+    torch.testing.assert_close(coverage_term(logits).double(), coverage_term(logits.double()), rtol=1e-6, atol=0)
+    torch.testing.assert_close(a.grad.double(), b.grad, rtol=1e-5, atol=1e-9)  # gradients are O(1/D) = 0.02

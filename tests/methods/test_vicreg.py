@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from mast_bench.config import load_recipe
+from mast_bench.distributed import gather_with_grad
 from mast_bench.errors import CheckpointError
 from mast_bench.methods.base import PretrainMethod
 from mast_bench.methods.vicreg import VICReg, covariance_term, invariance_term, variance_term, vicreg_loss
-from mast_bench.pretrain.distributed import gather_with_grad
 from mast_bench.registry import METHODS
 
 

@@ -54,3 +54,38 @@ def test_projector_matches_vicreg_layout() -> None:
     assert proj(torch.randn(4, 16)).shape == (4, 8)
     with pytest.raises(ValueError, match="projector sizes must be a non-empty list"):
         build_projector(16, ())
+
+
+@pytest.mark.parametrize(("backbone", "blocks", "last_bn"), [("resnet50", 16, "bn3"), ("resnet18", 8, "bn2"),
+                                                             ("resnet_tiny", 4, "bn2")])
+def test_pretraining_backbones_start_with_zero_residual_branches(backbone: str, blocks: int, last_bn: str) -> None:
+    """As VICReg's main_vicreg.py (torchvision's zero_init_residual=True): the last BN of every block is 0."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    from mast_bench.config import load_recipe
+    from mast_bench.methods.vicreg import VICReg
+
+    recipe = load_recipe({"model": {"backbone": backbone, "projector": [8, 8]}, "method": {"name": "vicreg"}})
+    torch.manual_seed(0)
+    method = VICReg(recipe)
+    found = [m for m in method.backbone.modules() if isinstance(m, (BasicBlock, Bottleneck))]
+    assert len(found) == blocks
+    for block in found:
+        assert torch.equal(getattr(block, last_bn).weight, torch.zeros_like(getattr(block, last_bn).weight))
+        assert torch.equal(getattr(block, last_bn).bias, torch.zeros_like(getattr(block, last_bn).bias))
+    # Every other BN weight keeps its usual start at 1, and nothing else differs from a plain seeded build.
+    torch.manual_seed(0)
+    plain, _ = build_backbone(method.spec)
+    zeroed = {f"{n}.weight" for n, m in method.backbone.named_modules() if n.endswith(last_bn) and "layer" in n}
+    assert len(zeroed) == blocks
+    for key, value in plain.state_dict().items():
+        if key in zeroed:
+            assert torch.equal(value, torch.ones_like(value)), key  # the evaluation build is untouched
+        else:
+            assert torch.equal(method.backbone.state_dict()[key], value), key
+    # A zero-initialised block is the identity (BasicBlock/Bottleneck without downsampling): x -> relu(x).
+    method.backbone.eval()
+    block = method.backbone.layer1[0] if backbone != "resnet50" else method.backbone.layer1[1]
+    x = torch.randn(2, block.conv1.in_channels, 8, 8).relu()
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), x)

@@ -13,13 +13,13 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
-from PIL import Image
-from torch.utils.data import Dataset
+from fixtures.image_pool import LAYOUT, register_png_pool, write_pngs
+from fixtures.recipes import tiny_recipe
+from fixtures.threads import one_thread
 
 from mast_bench.augment import PARAM_DIM
 from mast_bench.config import RunConfig, load_recipe
-from mast_bench.data.base import DatasetInfo
-from mast_bench.errors import DatasetError, TrainingError, TrainingInterrupted
+from mast_bench.errors import TrainingError, TrainingInterrupted
 from mast_bench.methods.vicreg import VICReg, vicreg_loss
 from mast_bench.pretrain import loop
 from mast_bench.pretrain.checkpoint import load_checkpoint
@@ -32,60 +32,16 @@ from mast_bench.registry import DATASETS
 POOL = "pretrain-test-pool"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and two OpenMP threads on a busy 2-core machine
-    spin against each other (a 9-step run took 30 s with two threads, 4 s with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-LAYOUT = "<root>/images/*.png"
-
-
-class _Folder(Dataset):
-    def __init__(self, files: list[Path], transform) -> None:
-        self.files, self.transform = files, transform
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int):
-        with Image.open(self.files[i]) as im:
-            img = im.convert("RGB")
-        return (self.transform(img) if self.transform else img), -1
-
-
-def _load(root: Path, split: str, transform, verify: bool) -> Dataset:
-    files = sorted((root / "images").glob("*.png"))
-    if not files:
-        raise DatasetError(f"no images in {str(root / 'images')!r} (expected layout: {LAYOUT})")
-    return _Folder(files, transform)
-
-
-if POOL not in DATASETS:
-    DATASETS.register(POOL)(DatasetInfo(name=POOL, num_classes=0, splits=("train",), metric="none",
-                                        val_source="none", layout=LAYOUT, loader=_load))
+_one_thread = pytest.fixture(autouse=True)(one_thread)
+register_png_pool(POOL)
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pool")
-    (root / "images").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / "images" / f"{i:03d}.png")
-    return root
+    return write_pngs(tmp_path_factory.mktemp("pool"), 24, 20, 20)
 
 
-TINY = {
-    "name": "tiny-test",
-    "model": {"backbone": "resnet_tiny", "stem": "small", "widths": [4, 8, 8, 8], "projector": [16, 16]},
-    "augment": {"size": 16},
-    "data": {"dataset": POOL},
-    "optim": {"warmup_epochs": 1.0},
-    "run": {"epochs": 3, "batch_size": 8, "log_every": 1, "device": "cpu", "seed": 0},
-}
+TINY = tiny_recipe("tiny-test", POOL, epochs=3)
 
 
 def _recipe(*overrides: str):
@@ -495,13 +451,13 @@ class _Foreign:
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda p, good: p.write_bytes(good.read_bytes()[:1000]), "is truncated or not a torch file"),
-    (lambda p, good: p.write_text("hello"), "is truncated or not a torch file"),
+    (lambda p, good: p.write_bytes(good.read_bytes()[:1000]), "is truncated or corrupt and cannot be read"),
+    (lambda p, good: p.write_text("hello"), "is not a PyTorch checkpoint: it looks like a text file"),
     (lambda p, good: torch.save({"state_dict": {}}, p), "is not a mast-bench checkpoint (no 'format'"),
     (lambda p, good: torch.save({"format": "mast-bench-checkpoint", "format_version": 9}, p), "format_version 9"),
     (lambda p, good: torch.save({"format": "mast-bench-checkpoint", "format_version": 1, "backbone": {}}, p),
      "lacks projector, method_state, meta"),
-    (lambda p, good: torch.save({"x": _Foreign()}, p), "holds objects other than tensors and plain values"),
+    (lambda p, good: torch.save({"x": _Foreign()}, p), "refusing to load checkpoint"),
 ])
 def test_bad_checkpoint_files_are_refused(finished: Path, tmp_path: Path, make, message: str) -> None:
     from mast_bench.errors import CheckpointError

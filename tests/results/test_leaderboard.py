@@ -14,6 +14,7 @@ from mast_bench.cli import main
 from mast_bench.errors import RecordError
 from mast_bench.results.leaderboard import (
     LEADERBOARD_COLUMNS,
+    ConflictingRecordsWarning,
     DuplicateRecordWarning,
     build_leaderboard,
     read_leaderboard,
@@ -72,23 +73,42 @@ def test_read_leaderboard_round_trip(records_root, tmp_path):
 
 
 def test_duplicate_cell_keeps_newest_and_says_so(records_root, tmp_path):
-    old = make_record(model="vicreg", value=1.0, checkpoint_sha256=f"{0:064x}", created="2020-01-01T00:00:00+00:00")
+    # The same number written twice (a copied folder): one row, the newest file, the other named as ignored.
+    old = make_record(model="vicreg", value=0.25, checkpoint_sha256=f"{0:064x}", created="2020-01-01T00:00:00+00:00")
     write_record(records_root / "copy", old)
     with pytest.warns(DuplicateRecordWarning, match=r"kept vicreg/.*ignored copy/vicreg__"):
         df = build_leaderboard(records_root, None)
     assert len(df) == len(MODELS) * len(DATASETS)
     cell = df[(df.model == "vicreg") & (df.dataset == "synthetic-shape")]
-    assert list(cell.value) == [0.25]  # the fresh one, not the 2020 copy
+    assert list(cell.record_file.str.split("/").str[0]) == ["vicreg"]  # the fresh file, not the 2020 copy
     [dup] = df.attrs["duplicates"]
     assert dup["kept"].startswith("vicreg/") and dup["ignored"][0].startswith("copy/")
+    assert df.attrs["conflicts"] == [] and (df.conflict == 0).all()
 
+
+def test_conflicting_records_both_stay_and_are_marked(records_root):
+    # A different number for the same cell and seeds is a conflict: every version stays on the leaderboard.
     newer = make_record(model="vicreg", value=99.0, checkpoint_sha256=f"{0:064x}", created="2999-01-01T00:00:00+00:00")
     write_record(records_root / "zz-newer", newer)
-    with pytest.warns(DuplicateRecordWarning, match="ignored"):
+    with pytest.warns(ConflictingRecordsWarning, match=r"1 cell\(s\) have records that disagree; all are kept"):
         df = build_leaderboard(records_root, None)
+    assert len(df) == len(MODELS) * len(DATASETS) + 1
     cell = df[(df.model == "vicreg") & (df.dataset == "synthetic-shape")]
-    assert list(cell.value) == [99.0]
-    assert len(df.attrs["duplicates"][0]["ignored"]) == 2
+    assert sorted(cell.value) == [0.25, 99.0] and list(cell.conflict) == [2, 2]
+    [conflict] = df.attrs["conflicts"]
+    assert sorted(conflict["values"]) == [0.25, 99.0] and conflict["seeds"] == [0]
+    other = df[(df.model != "vicreg") | (df.dataset != "synthetic-shape")]
+    assert (other.conflict == 0).all()
+
+
+def test_other_seeds_of_a_cell_are_runs_not_conflicts(records_root):
+    write_record(
+        records_root / "seed1", make_record(model="vicreg", value=5.0, seeds=(1,), checkpoint_sha256=f"{0:064x}")
+    )
+    df = build_leaderboard(records_root, None)
+    cell = df[(df.model == "vicreg") & (df.dataset == "synthetic-shape")]
+    assert sorted(cell.value) == [0.25, 5.0] and list(cell.n_seeds) == [1, 1]
+    assert df.attrs["conflicts"] == [] and df.attrs["duplicates"] == []
 
 
 def test_malformed_record_is_named_and_nothing_is_written(records_root, tmp_path):
@@ -139,12 +159,18 @@ def test_read_leaderboard_rejects_non_numeric_value(records_root, tmp_path):
 
 def test_cli_leaderboard(records_root, tmp_path):
     out = tmp_path / "leaderboard.csv"
-    write_record(records_root / "copy", make_record(model="mast", checkpoint_sha256=f"{2:064x}", created="2001-01-01"))
+    copy = make_record(model="mast", value=20.25, checkpoint_sha256=f"{2:064x}", created="2001-01-01")
+    write_record(records_root / "copy", copy)
     result = CliRunner().invoke(main, ["leaderboard", "--records", str(records_root), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (6 rows, 3 models, 2 datasets)" in result.output
     assert "note: duplicate records of one cell: kept mast/" in result.output
     assert len(pd.read_csv(out)) == 6
+    write_record(records_root / "other", make_record(model="mast", value=20.5, checkpoint_sha256=f"{2:064x}"))
+    result = CliRunner().invoke(main, ["leaderboard", "--records", str(records_root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "conflict: records of one cell disagree (20.25, 20.5); all kept: mast/" in result.output
+    assert len(pd.read_csv(out)) == 7
 
 
 def test_cli_leaderboard_bad_record_exits_2_with_message(records_root, tmp_path):

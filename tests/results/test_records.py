@@ -94,8 +94,10 @@ def test_from_dict_refuses_unknown_missing_and_other_versions():
         ResultRecord.from_dict({**d, "accuracy": 1})
     with pytest.raises(ValueError, match="missing fields: metric, value"):
         ResultRecord.from_dict({k: v for k, v in d.items() if k not in ("metric", "value")})
-    with pytest.raises(ValueError, match="schema_version 99 is not supported"):
+    with pytest.raises(ValueError, match=r"schema_version 99 is newer than this mast-bench reads \(1\); upgrade"):
         ResultRecord.from_dict({**d, "schema_version": 99})
+    with pytest.raises(ValueError, match="schema_version 0 is not supported"):
+        ResultRecord.from_dict({**d, "schema_version": 0})
     with pytest.raises(ValueError, match="must be a JSON object, got list"):
         ResultRecord.from_dict([d])  # type: ignore[arg-type]
 

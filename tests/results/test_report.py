@@ -31,7 +31,11 @@ def _write_all(root, values=VALUES, **kw):
     for model, cells in values.items():
         for ds, (value, std) in cells.items():
             sha = "" if model == "random-init" else model.encode().hex().ljust(64, "0")
-            write_record(root, make_record(model=model, dataset=ds, value=value, std=std, checkpoint_sha256=sha, **kw))
+            seeds = (0, 1, 2) if std is not None else (0,)  # a std is a spread over seeds
+            write_record(
+                root,
+                make_record(model=model, dataset=ds, value=value, std=std, seeds=seeds, checkpoint_sha256=sha, **kw),
+            )
 
 
 @pytest.fixture
@@ -107,8 +111,14 @@ def test_to_frame_and_latex(leaderboard_csv):
     [table] = comparison_tables(read_leaderboard(leaderboard_csv))
     frame = table.to_frame()
     assert list(frame.columns) == [
-        "model", "synthetic-colour", "synthetic-shape", "synthetic-texture", MEAN,
-        "synthetic-colour_std", "synthetic-shape_std", "synthetic-texture_std",
+        "model",
+        "synthetic-colour",
+        "synthetic-shape",
+        "synthetic-texture",
+        MEAN,
+        "synthetic-colour_std",
+        "synthetic-shape_std",
+        "synthetic-texture_std",
     ]
     assert frame.set_index("model").at["vicreg", "synthetic-shape_std"] == 1.5
     tex = table.to_latex(labels={"synthetic-shape": "shape_&_form"})
@@ -134,15 +144,22 @@ def test_short_labels(names, labels):
 
 def test_render_report_writes_tables_and_reruns_in_place(leaderboard_csv, tmp_path):
     out = tmp_path / "report"
-    outputs = render_report(leaderboard_csv, out, latex=True)
+    outputs = render_report(leaderboard_csv, out)
     stem = "linear__synthetic-linear__top1__test"
-    assert sorted(p.name for p in outputs.tables) == sorted(f"{stem}.{ext}" for ext in ("md", "csv", "tex"))
+    names = sorted(p.name for p in outputs.tables)
+    # The comparison table and the shipped paper layout these records fall into, each as md, csv and tex.
+    assert names == sorted(f"{s}.{ext}" for s in (stem, "synthetic") for ext in ("md", "csv", "tex"))
     text = outputs.index.read_text()
     assert text.startswith("# mast-bench results\n")
     assert "## linear · synthetic-linear · top1 (test)" in text
-    assert "| vicreg | 60.0 ± 0.2 | 80.0 ± 1.5 | **55.5** | **65.2** |" in text
-    csv_back = pd.read_csv(out / "tables" / f"{stem}.csv").set_index("model")
-    assert csv_back.at["random-init", MEAN] == pytest.approx(np.mean([30.0, 90.0, 40.0]))
+    assert "## Synthetic invariance suite" in text
+    assert "| vicreg | 60.0 ± 0.2 (n=3) | 80.0 ± 1.5 (n=3) | **55.5** | **65.2** |" in text
+    assert "| mast | 70.0 ± 1.0 (n=3) | **85.0 ± 2.0 (n=3)** | – | – |" in text
+    long = pd.read_csv(out / "tables" / f"{stem}.csv")
+    mean = long[(long.row == "random-init") & (long.column == MEAN)].value.item()
+    assert mean == pytest.approx(np.mean([30.0, 90.0, 40.0]))
+    assert (out / "tables" / f"{stem}.tex").read_text().startswith("\\begin{tabular}{lrrrr}\n\\toprule\n")
+    assert outputs.html.is_file()
     render_report(leaderboard_csv, out)  # its own earlier output is not "other content"
 
 
@@ -171,7 +188,7 @@ def test_cli_report(leaderboard_csv, tmp_path):
     out = tmp_path / "rep"
     result = CliRunner().invoke(main, ["report", "--leaderboard", str(leaderboard_csv), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert f"wrote {out / 'report.md'} and 2 table files under {out / 'tables'}" in result.output
+    assert f"wrote {out / 'report.md'}, {out / 'report.html'} and 6 table files under {out / 'tables'}" in result.output
     missing = CliRunner().invoke(main, ["report", "--leaderboard", str(tmp_path / "none.csv"), "--out", str(out)])
     assert missing.exit_code == 2
     assert "does not exist (build it with `mast-bench leaderboard`)" in missing.output

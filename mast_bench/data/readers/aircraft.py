@@ -2,7 +2,7 @@
 
 Splits are the official ``data/images_variant_{train,val,test}.txt`` lists (Maji et al. 2013,
 "Fine-Grained Visual Classification of Aircraft"): 3334 / 3333 / 3333 images. Every protocol
-selects on the official val split. Metric: mean per-class accuracy (PROTOCOLS.md §1).
+selects on the official val split. Metric: mean per-class accuracy (docs/protocols.md, datasets and metrics).
 Sample order: the order of the lines of each list file. Images keep the 20-pixel copyright
 banner at the bottom, as torchvision reads them.
 """
@@ -14,12 +14,12 @@ from pathlib import Path
 
 from torchvision.datasets import FGVCAircraft
 
-from mast_bench.data.readers.official_files import locate, register_official
-from mast_bench.data.splits.seeded import OFFICIAL
+from mast_bench.data.readers.official_files import OFFICIAL_VAL, locate, register_listed, torchvision_root
 from mast_bench.data.verify.listing import DatasetListing, SplitListing, require_paths
 from mast_bench.errors import DatasetError
 
 NAME = "aircraft"
+TITLE = "FGVC-Aircraft 2013b, variant level (official train/val/test lists)"
 FOLDER = "fgvc-aircraft-2013b"
 SPLITS = ("train", "val", "test")
 #: Official split sizes (Maji et al. 2013; the images_variant_*.txt files of fgvc-aircraft-2013b).
@@ -34,10 +34,9 @@ LAYOUT = (
 
 def _read(base: Path, split: str) -> FGVCAircraft:
     """Parse one split with torchvision (which takes the folder's parent as its root)."""
-    if base.name != FOLDER:
-        raise DatasetError(f"dataset {NAME!r}: the dataset folder must be named {FOLDER!r} (expected layout: {LAYOUT})")
+    root = torchvision_root(base, FOLDER, NAME, LAYOUT)
     try:
-        return FGVCAircraft(base.parent, split=split, annotation_level="variant", download=False)
+        return FGVCAircraft(root, split=split, annotation_level="variant", download=False)
     except KeyError as exc:  # a variant that variants.txt does not list
         raise DatasetError(
             f"dataset {NAME!r}: data/images_variant_{split}.txt names variant {exc.args[0]!r}, which is not in "
@@ -71,13 +70,4 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     )
 
 
-register_official(
-    name=NAME,
-    title="FGVC-Aircraft 2013b, variant level (official train/val/test lists)",
-    num_classes=NUM_CLASSES,
-    metric="mean_per_class",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    val_splits={"ericsson": OFFICIAL, "augself": OFFICIAL},
-)
+register_listed(NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, metric="mean_per_class", val_splits=OFFICIAL_VAL)

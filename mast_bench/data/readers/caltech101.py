@@ -13,7 +13,7 @@ numbered 0..n-1, and the train images are the first 30 entries of
 order; the other n-30 images are test. The legacy ``RandomState`` stream is frozen by NumPy, so the
 split does not change with the NumPy version, and each class's draw is independent of the others.
 torchvision's ``Caltech101`` drops the background class (and creates folders under the root), so
-the folders are read here. Metric: mean per-class accuracy (PROTOCOLS.md §1).
+the folders are read here. Metric: mean per-class accuracy (docs/protocols.md, datasets and metrics).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mast_bench.data.readers.imagefolder import is_image_file
-from mast_bench.data.readers.official_files import listing_text, locate, register_official
+from mast_bench.data.readers.official_files import listing_text, locate, register_listed
 from mast_bench.data.splits.seeded import ericsson_split
 from mast_bench.data.verify.listing import DatasetListing, SplitListing
 from mast_bench.errors import DatasetError
@@ -39,6 +39,7 @@ NUM_CLASSES = 102
 BACKGROUND = "BACKGROUND_Google"
 #: Training images per class (Kornblith et al. 2019, Ericsson et al. 2021).
 PER_CLASS = 30
+TITLE = f"Caltech-101 incl. background ({PER_CLASS} train images per class, seeded, without replacement)"
 SEED = 0
 #: 102 classes × 30 train images; the remaining 6084 of the 9144 images are test (Kornblith et al. 2019).
 COUNTS = {"train": NUM_CLASSES * PER_CLASS, "test": 6084}
@@ -137,14 +138,6 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     )
 
 
-register_official(
-    name=NAME,
-    title=f"Caltech-101 incl. background ({PER_CLASS} train images per class, seeded, without replacement)",
-    num_classes=NUM_CLASSES,
-    metric="mean_per_class",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    # PROTOCOLS.md §1: Ericsson et al. validate on a seeded random 20 % of train (seed 0).
-    val_splits={"ericsson": ericsson_split(COUNTS["train"])},
-)
+# docs/protocols.md (validation splits): Ericsson et al. validate on a seeded random 20 % of train (seed 0).
+_VAL = {"ericsson": ericsson_split(COUNTS["train"])}
+register_listed(NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, metric="mean_per_class", val_splits=_VAL)

@@ -4,7 +4,7 @@ Train: ``devkit/cars_train_annos.mat`` over ``cars_train/`` (8144 images); test:
 ``cars_test_annos_withlabels.mat`` over ``cars_test/`` (8041 images) (Krause et al. 2013, "3D
 Object Representations for Fine-Grained Categorization"). Class names: ``devkit/cars_meta.mat``.
 No official validation split: the Ericsson protocol draws 20 % of train with seed 0
-(:mod:`mast_bench.data.splits.seeded`). Metric: top-1 (PROTOCOLS.md §1).
+(:mod:`mast_bench.data.splits.seeded`). Metric: top-1 (docs/protocols.md, datasets and metrics).
 Sample order: the order of the ``annotations`` struct array in each ``.mat`` file.
 """
 
@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from scipy.io.matlab import MatReadError
 from torchvision.datasets import StanfordCars
 
-from mast_bench.data.readers.official_files import locate, register_official
+from mast_bench.data.readers.official_files import locate, mat_errors, register_listed, torchvision_root
 from mast_bench.data.splits.seeded import ericsson_split
 from mast_bench.data.verify.listing import DatasetListing, SplitListing, require_paths
-from mast_bench.errors import DatasetError
 
 NAME = "cars"
+TITLE = "Stanford Cars (devkit train / labelled test annotations; seeded validation split)"
 FOLDER = "stanford_cars"
 SPLITS = ("train", "test")
 #: Official split sizes (Krause et al. 2013).
@@ -37,19 +36,14 @@ LAYOUT = (
     f"test annotations, as torchvision.datasets.StanfordCars reads them (<root> may also be the {FOLDER} folder)"
 )
 
+_DEVKIT_FIELDS = "the devkit's 'annotations' struct array (fields fname, class, bbox_*) and 'class_names'"
+
 
 def _read(base: Path, split: str) -> StanfordCars:
-    if base.name != FOLDER:
-        raise DatasetError(f"dataset {NAME!r}: the dataset folder must be named {FOLDER!r} (expected layout: {LAYOUT})")
-    try:
-        return StanfordCars(base.parent, split=split, download=False)
-    # scipy cannot read the file, or a field the devkit defines is missing
-    except (MatReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DatasetError(
-            f"dataset {NAME!r}: cannot read {_FILES[split][0]} or devkit/cars_meta.mat ({type(exc).__name__}: {exc}); "
-            f"expected the devkit's 'annotations' struct array (fields fname, class, bbox_*) and 'class_names' "
-            f"(expected layout: {LAYOUT})"
-        ) from None
+    root = torchvision_root(base, FOLDER, NAME, LAYOUT)
+    files = f"{_FILES[split][0]} or devkit/cars_meta.mat"
+    with mat_errors(NAME, files, _DEVKIT_FIELDS, LAYOUT):
+        return StanfordCars(root, split=split, download=False)
 
 
 def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
@@ -68,14 +62,7 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     return DatasetListing(NAME, base, LAYOUT, classes, NUM_CLASSES, listed, source="Krause et al. 2013 (devkit)")
 
 
-register_official(
-    name=NAME,
-    title="Stanford Cars (devkit train / labelled test annotations; seeded validation split)",
-    num_classes=NUM_CLASSES,
-    metric="top1",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    # PROTOCOLS.md §1: no official val, so Ericsson et al. take a seeded random 20 % of train (seed 0).
-    val_splits={"ericsson": ericsson_split(COUNTS["train"])},
+# docs/protocols.md (validation splits): no official val, so Ericsson et al. draw a seeded 20 % of train.
+register_listed(
+    NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, val_splits={"ericsson": ericsson_split(COUNTS["train"])}
 )

@@ -15,12 +15,11 @@ from typing import Any, ClassVar
 
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from mast_bench.data.base import DatasetInfo
-from mast_bench.data.splits.seeded import augself_split, build_protocol_split, ericsson_split, protocol_split_names
+from mast_bench.data.register import register_reader
+from mast_bench.data.splits.seeded import augself_split, ericsson_split
 from mast_bench.data.verify.check import verify_checksums, verify_listing
 from mast_bench.data.verify.listing import DatasetListing, OfficialChecksum, SplitListing, require_paths
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 
 class _CIFAR10(CIFAR10):
@@ -125,6 +124,46 @@ def pickle_globals(path: Path) -> list[str]:
     return found
 
 
+_IMAGE_BYTES = 3 * 32 * 32
+
+
+def _file_images(v: _Variant, f: str) -> int | None:
+    """Images the official data file ``f`` holds (None for the metadata file)."""
+    for split, files in v.files.items():  # a split's images are spread evenly over its files
+        if f in [name for name, _ in files]:
+            return v.per_class[split] * v.num_classes // len(files)
+    return None
+
+
+def _truncated(v: _Variant, root: Path, f: str, why: str) -> DatasetError:
+    path = root / v.folder / f
+    n = _file_images(v, f)
+    expected = f"; the official file holds {n} images of {_IMAGE_BYTES} bytes ({n * _IMAGE_BYTES} bytes of pixels)"
+    return DatasetError(
+        f"dataset {v.name!r}: {v.folder}/{f} is truncated or corrupt ({why}; it has {path.stat().st_size} bytes"
+        f"{expected if n else ''}); re-extract {v.tv.filename} (expected layout: {v.layout})"
+    )
+
+
+def _diagnose(v: _Variant, root: Path, files: Sequence[str]) -> DatasetError | None:
+    """The first data file whose pixels or labels are not whole images, as an error naming it (already scanned)."""
+    for f in files:
+        if _file_images(v, f) is None:
+            continue
+        try:
+            with open(root / v.folder / f, "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")  # only opcodes checked by pickle_globals or the md5
+            data, labels = entry["data"], entry.get("labels", entry.get("fine_labels"))
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, AttributeError, TypeError) as exc:
+            return _truncated(v, root, f, f"{type(exc).__name__}: {exc}")
+        if getattr(data, "size", 0) % _IMAGE_BYTES or len(data) != len(labels or ()):
+            return _truncated(
+                v, root, f, f"{getattr(data, 'size', 0)} pixel bytes and {len(labels or ())} labels do not make whole "
+                "32x32 RGB images with one label each"
+            )
+    return None
+
+
 def _open(
     v: _Variant, root: Path, split: str, transform: Callable[[Any], Any] | None = None, checked: bool = False
 ) -> CIFAR10:
@@ -134,8 +173,8 @@ def _open(
     for f in [] if checked else needed:
         try:
             unsafe = sorted(set(pickle_globals(root / v.folder / f)) - _SAFE_GLOBALS)
-        except (ValueError, EOFError) as exc:  # not a pickle at all
-            unsafe = [f"unreadable: {exc}"]
+        except (ValueError, EOFError) as exc:  # cut short, or not a pickle at all
+            raise _truncated(v, root, f, f"its pickle stream does not parse: {exc}") from None
         if unsafe:
             raise DatasetError(
                 f"dataset {v.name!r}: refusing to unpickle {v.folder}/{f}: it references {unsafe[:3]}, which the "
@@ -144,6 +183,9 @@ def _open(
     try:
         return v.reader(root, train=split == "train", transform=transform, download=False)
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError, AttributeError) as exc:
+        found = _diagnose(v, root, needed)
+        if found is not None:
+            raise found from None
         raise DatasetError(
             f"dataset {v.name!r}: cannot read the pickle batches under {str(root / v.folder)!r} ({exc}); "
             f"expected layout: {v.layout}"
@@ -181,7 +223,7 @@ def _make_listing(v: _Variant) -> Callable[[Path, Sequence[str] | None], Dataset
     return listing
 
 
-def _make_loader(v: _Variant) -> Callable[..., Any]:
+def _make_open(v: _Variant) -> Callable[..., Any]:
     def official(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> CIFAR10:
         if verify:  # md5 first: never unpickle a file that is not the official one
             verify_checksums(v.name, root, v.layout, v.checksums(), [split])
@@ -190,33 +232,26 @@ def _make_loader(v: _Variant) -> Callable[..., Any]:
             verify_listing(_listing(v, root, {split: ds}), [split])
         return ds
 
-    def loader(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> Any:
-        if "@" in split:
-            return build_protocol_split(v.name, split, lambda s: official(root, s, transform, verify))
-        return official(root, split, transform, verify)
-
-    return loader
+    return official
 
 
 def _register(v: _Variant, val_splits: dict[str, Any], title: str) -> None:
-    DATASETS.add(
-        v.name,
-        DatasetInfo(
-            name=v.name,
-            num_classes=v.num_classes,
-            splits=("train", "test", *protocol_split_names(val_splits)),
-            metric="top1",
-            val_source="seeded",
-            layout=v.layout,
-            loader=_make_loader(v),
-            description=f"{title} (official train/test; seeded validation splits per protocol)",
-            extra={"listing": _make_listing(v), "val_splits": val_splits},
-        ),
+    register_reader(
+        name=v.name,
+        title=f"{title} (official train/test; seeded validation splits per protocol)",
+        num_classes=v.num_classes,
+        metric="top1",
+        layout=v.layout,
+        open_split=_make_open(v),
+        splits=("train", "test"),
+        listing=_make_listing(v),
+        val_splits=val_splits,
     )
 
 
 _C10 = _Variant("cifar10", CIFAR10, _CIFAR10, 10, {"train": 5000, "test": 1000})
 _C100 = _Variant("cifar100", CIFAR100, _CIFAR100, 100, {"train": 500, "test": 100})
-# PROTOCOLS.md §1: AugSelf 45000/5000 with seeds 43 (CIFAR-10) and 44 (CIFAR-100); Ericsson 20 % seed 0.
+# docs/protocols.md (validation splits): AugSelf 45000/5000, seeds 43 (CIFAR-10) and 44 (CIFAR-100); Ericsson 20 %
+# of train, seed 0.
 _register(_C10, {"augself": augself_split(45000, 5000, 43), "ericsson": ericsson_split(50000)}, "CIFAR-10")
 _register(_C100, {"augself": augself_split(45000, 5000, 44), "ericsson": ericsson_split(50000)}, "CIFAR-100")

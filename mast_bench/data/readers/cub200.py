@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mast_bench.data.readers.official_files import listing_text, locate, register_official
+from mast_bench.data.readers.official_files import listing_text, locate, register_listed
 from mast_bench.data.splits.seeded import ericsson_split
 from mast_bench.data.verify.listing import DatasetListing, SplitListing, require_paths
 from mast_bench.errors import DatasetError
 
 NAME = "cub200"
+TITLE = "CUB-200-2011 (official train/test; seeded validation split)"
 FOLDER = "CUB_200_2011"
 SPLITS = ("train", "test")
 #: Official split sizes (Wah et al. 2011).
@@ -77,14 +78,7 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     return DatasetListing(NAME, base, LAYOUT, classes, NUM_CLASSES, listed, source="Wah et al. 2011")
 
 
-register_official(
-    name=NAME,
-    title="CUB-200-2011 (official train/test; seeded validation split)",
-    num_classes=NUM_CLASSES,
-    metric="top1",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    # PROTOCOLS.md §1: without an official val split, a seeded random 20 % of train (seed 0).
-    val_splits={"ericsson": ericsson_split(COUNTS["train"])},
+# docs/protocols.md (validation splits): without an official val split, a seeded random 20 % of train (seed 0).
+register_listed(
+    NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, val_splits={"ericsson": ericsson_split(COUNTS["train"])}
 )

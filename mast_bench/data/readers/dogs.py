@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io as sio
-from scipy.io.matlab import MatReadError
 
-from mast_bench.data.readers.official_files import listing_text, locate, register_official
+from mast_bench.data.readers.official_files import listing_text, locate, mat_errors, register_listed
 from mast_bench.data.splits.seeded import ericsson_split
 from mast_bench.data.verify.listing import DatasetListing, SplitListing
 from mast_bench.errors import DatasetError
 
 NAME = "dogs"
+TITLE = "Stanford Dogs (official train/test lists; seeded validation split)"
 FOLDER = "stanford_dogs"
 SPLITS = ("train", "test")
 #: Official split sizes (Khosla et al. 2011): 100 training images per breed.
@@ -47,15 +47,10 @@ def _list_file(base: Path, split: str) -> Path:
 
 def _read(path: Path) -> list[tuple[str, int]]:
     """``[(relative image path, one-based label), ...]`` from one list file."""
-    try:
+    with mat_errors(NAME, path.name, "the N×1 cell 'file_list' and the N×1 'labels'", LAYOUT, also=(IndexError,)):
         mat = sio.loadmat(path)
         files = [str(np.asarray(cell).ravel()[0]) for cell in mat["file_list"].ravel()]
         labels = [int(v) for v in np.asarray(mat["labels"]).ravel()]
-    except (MatReadError, ValueError, KeyError, TypeError, IndexError, OSError) as exc:
-        raise DatasetError(
-            f"dataset {NAME!r}: cannot read {path.name} ({type(exc).__name__}: {exc}); expected the N×1 cell "
-            f"'file_list' and the N×1 'labels' (expected layout: {LAYOUT})"
-        ) from None
     if len(files) != len(labels):
         raise DatasetError(f"dataset {NAME!r}: {path.name} has {len(files)} files but {len(labels)} labels")
     return list(zip(files, labels))
@@ -101,14 +96,7 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     return DatasetListing(NAME, base, LAYOUT, classes, NUM_CLASSES, listed, source="Khosla et al. 2011")
 
 
-register_official(
-    name=NAME,
-    title="Stanford Dogs (official train/test lists; seeded validation split)",
-    num_classes=NUM_CLASSES,
-    metric="top1",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    # PROTOCOLS.md §1: without an official val split, a seeded random 20 % of train (seed 0).
-    val_splits={"ericsson": ericsson_split(COUNTS["train"])},
+# docs/protocols.md (validation splits): without an official val split, a seeded random 20 % of train (seed 0).
+register_listed(
+    NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, val_splits={"ericsson": ericsson_split(COUNTS["train"])}
 )

@@ -3,7 +3,7 @@
 Splits: ``setid.mat`` ``trnid`` / ``valid`` / ``tstid`` (1020 / 1020 / 6149 images), labels from
 ``imagelabels.mat`` (Nilsback & Zisserman 2008, "Automated Flower Classification over a Large
 Number of Classes"). Both protocols select on the official val split. Metric: mean per-class
-accuracy (PROTOCOLS.md §1). Sample order: the order of the ids in ``setid.mat``.
+accuracy (docs/protocols.md, datasets and metrics). Sample order: the order of the ids in ``setid.mat``.
 The two ``.mat`` files have published md5 sums (torchvision's table); ``verify`` compares them.
 """
 
@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from scipy.io.matlab import MatReadError
 from torchvision.datasets import Flowers102
 
-from mast_bench.data.readers.official_files import locate, register_official
-from mast_bench.data.splits.seeded import OFFICIAL
+from mast_bench.data.readers.official_files import OFFICIAL_VAL, locate, mat_errors, register_listed, torchvision_root
 from mast_bench.data.verify.listing import DatasetListing, OfficialChecksum, SplitListing
-from mast_bench.errors import DatasetError
 
 NAME = "flowers102"
+TITLE = "Oxford Flowers-102 (setid.mat trnid / valid / tstid)"
 FOLDER = "flowers-102"
 SPLITS = ("train", "val", "test")
 #: Official split sizes (Nilsback & Zisserman 2008): 10 train and 10 val images per class.
@@ -51,16 +49,9 @@ def checksums() -> list[OfficialChecksum]:
 
 
 def _read(base: Path, split: str) -> Flowers102:
-    if base.name != FOLDER:
-        raise DatasetError(f"dataset {NAME!r}: the dataset folder must be named {FOLDER!r} (expected layout: {LAYOUT})")
-    try:
-        return _Flowers102(base.parent, split=split, download=False)
-    # an unreadable .mat file, a missing field, or an image id without a label
-    except (MatReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DatasetError(
-            f"dataset {NAME!r}: cannot read setid.mat / imagelabels.mat ({type(exc).__name__}: {exc}); expected "
-            f"'trnid', 'valid', 'tstid' and 'labels' (expected layout: {LAYOUT})"
-        ) from None
+    root = torchvision_root(base, FOLDER, NAME, LAYOUT)
+    with mat_errors(NAME, "setid.mat / imagelabels.mat", "'trnid', 'valid', 'tstid' and 'labels'", LAYOUT):
+        return _Flowers102(root, split=split, download=False)
 
 
 def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
@@ -93,13 +84,4 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     )
 
 
-register_official(
-    name=NAME,
-    title="Oxford Flowers-102 (setid.mat trnid / valid / tstid)",
-    num_classes=NUM_CLASSES,
-    metric="mean_per_class",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    val_splits={"ericsson": OFFICIAL, "augself": OFFICIAL},
-)
+register_listed(NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, metric="mean_per_class", val_splits=OFFICIAL_VAL)

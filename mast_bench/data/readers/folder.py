@@ -16,14 +16,15 @@ from typing import Any
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from mast_bench.data.base import DatasetInfo
+from mast_bench.data.images import open_image
+from mast_bench.data.readers.official_files import register_listed
 from mast_bench.data.splits.seeded import GENERATED, OFFICIAL
 from mast_bench.data.verify.check import verify_listing
 from mast_bench.data.verify.listing import DatasetListing, SplitListing
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 NAME = "imagefolder"
+TITLE = "any train/[val/]test class-folder dataset (val/ or a seeded 20 % of train/)"
 LAYOUT = (
     "<root>/train/<class>/<image>, <root>/test/<class>/<image>, optionally <root>/val/<class>/<image>: the same "
     "class folder names in every split (read by torchvision.datasets.ImageFolder; classes numbered in sorted "
@@ -33,6 +34,8 @@ LAYOUT = (
 
 class ClassFolder(ImageFolder):
     """``torchvision.datasets.ImageFolder`` with a fixed class list (``classes[i]`` has label ``i``).
+
+    Images are decoded by :func:`~mast_bench.data.images.open_image` (an unreadable file names itself).
 
     Args:
         root: the split folder holding ``<class>/`` sub-folders.
@@ -51,7 +54,9 @@ class ClassFolder(ImageFolder):
         allow_empty: bool = False,
     ) -> None:
         self._fixed = list(classes) if classes is not None else None
-        super().__init__(str(root), transform=transform, is_valid_file=is_valid_file, allow_empty=allow_empty)
+        super().__init__(
+            str(root), transform=transform, loader=open_image, is_valid_file=is_valid_file, allow_empty=allow_empty
+        )
 
     def find_classes(self, directory: str | os.PathLike[str]) -> tuple[list[str], dict[str, int]]:
         if self._fixed is None:
@@ -135,9 +140,12 @@ def _present(root: Path) -> list[str]:
 
 
 def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
-    wanted = [s for s in _present(root) if splits is None or s in splits]
-    if "train" not in _present(root):
-        raise DatasetError(f"dataset {NAME!r}: {str(root / 'train')!r} not found (expected layout: {LAYOUT})")
+    present = _present(root)
+    wanted = [s for s in present if splits is None or s in splits]
+    # train/ labels every split; test/ is required too (the layout above), except when only other splits are read.
+    for required in ("train", "test"):
+        if required not in present and (required == "train" or splits is None or required in splits):
+            raise DatasetError(f"dataset {NAME!r}: {str(root / required)!r} not found (expected layout: {LAYOUT})")
     return folder_listing(
         NAME, LAYOUT, {s: open_class_split(root, s, None, dataset=NAME, layout=LAYOUT) for s in wanted}, root
     )
@@ -160,17 +168,5 @@ def _val_source(root: Path) -> str:
     return OFFICIAL if (root / "val").is_dir() else GENERATED
 
 
-DATASETS.add(
-    NAME,
-    DatasetInfo(
-        name=NAME,
-        num_classes=0,
-        splits=("train", "val", "test"),
-        metric="top1",
-        val_source="official",
-        layout=LAYOUT,
-        loader=_loader,
-        description="any train/[val/]test class-folder dataset (val/ or a seeded 20 % of train/)",
-        extra={"listing": listing, "val_splits": {"ericsson": _val_source, "augself": _val_source}},
-    ),
-)
+_VAL = {"ericsson": _val_source, "augself": _val_source}
+register_listed(NAME, TITLE, 0, LAYOUT, listing, ("train", "val", "test"), open_split=_loader, val_splits=_VAL)

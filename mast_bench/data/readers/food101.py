@@ -15,26 +15,30 @@ from typing import Any
 
 from torchvision.datasets import Food101
 
-from mast_bench.data.base import DatasetInfo
-from mast_bench.data.splits.seeded import augself_split, build_protocol_split, ericsson_split, protocol_split_names
+from mast_bench.data.images import OpenImageItems
+from mast_bench.data.readers.official_files import pairs_listing, register_listed
+from mast_bench.data.splits.seeded import augself_split, ericsson_split
 from mast_bench.data.verify.check import verify_listing
 from mast_bench.data.verify.listing import (
     DatasetListing,
-    SplitListing,
     require_listed_files,
     require_paths,
     with_samples,
 )
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 NAME = "food101"
+TITLE = "Food-101 (official train/test json; seeded validation splits per protocol)"
 LAYOUT = (
     "<root>/food-101/{images/<class>/<id>.jpg, meta/train.json, meta/test.json}: the extracted food-101.tar.gz "
     '(json: {"<class>": ["<class>/<id>", ...]}; read by torchvision.datasets.Food101)'
 )
 # Bossard et al. 2014: 101 classes, 750 training and 250 test images per class.
 _EXPECTED = {"train": (75750, 750), "test": (25250, 250)}
+
+
+class _Food101(OpenImageItems, Food101):
+    """torchvision's Food-101 reader, decoding through ``open_image`` (an unreadable file names itself)."""
 
 
 def _read(root: Path, split: str) -> dict[str, list[str]]:
@@ -76,16 +80,7 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     classes, samples = _samples(root, wanted)
     extra_dirs = sorted({p.name for p in (root / "food-101" / "images").iterdir() if p.is_dir()} - set(classes))
     problems = [f"class folders under images/ that the meta files do not list: {extra_dirs[:5]}"] if extra_dirs else []
-    listed = [
-        SplitListing(
-            s,
-            [t for _, t in samples[s]],
-            files=[f for f, _ in samples[s]],
-            expected_count=_EXPECTED[s][0],
-            expected_per_class=_EXPECTED[s][1],
-        )
-        for s in wanted
-    ]
+    listed = [pairs_listing(s, samples[s], _EXPECTED[s]) for s in wanted]
     return DatasetListing(NAME, root, LAYOUT, classes, 101, listed, (), problems, source="Bossard et al. 2014")
 
 
@@ -93,29 +88,10 @@ def _official(root: Path, split: str, transform: Callable[[Any], Any] | None, ve
     lst = listing(root, [split])
     if verify:
         verify_listing(lst, [split])
-    ds = Food101(root, split=split, transform=transform, download=False)
+    ds = _Food101(root, split=split, transform=transform, download=False)
     return with_samples(ds, lst.splits[0].files or [], lst.splits[0].targets, lst.classes)
 
 
-def _loader(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> Any:
-    if "@" in split:
-        return build_protocol_split(NAME, split, lambda s: _official(root, s, transform, verify))
-    return _official(root, split, transform, verify)
-
-
-# PROTOCOLS.md §1: AugSelf 68175/7575 seed 42; Ericsson 20 % of train, seed 0.
+# docs/protocols.md (validation splits): AugSelf 68175/7575 seed 42; Ericsson 20 % of train, seed 0.
 _VAL = {"augself": augself_split(68175, 7575, 42), "ericsson": ericsson_split(75750)}
-DATASETS.add(
-    NAME,
-    DatasetInfo(
-        name=NAME,
-        num_classes=101,
-        splits=("train", "test", *protocol_split_names(_VAL)),
-        metric="top1",
-        val_source="seeded",
-        layout=LAYOUT,
-        loader=_loader,
-        description="Food-101 (official train/test json; seeded validation splits per protocol)",
-        extra={"listing": listing, "val_splits": _VAL},
-    ),
-)
+register_listed(NAME, TITLE, 101, LAYOUT, listing, ("train", "test"), open_split=_official, val_splits=_VAL)

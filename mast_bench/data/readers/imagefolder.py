@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image
 from torch.utils.data import Dataset
 
+from mast_bench.data.images import open_image
 from mast_bench.errors import DatasetError
 
 #: Image suffixes accepted (lower-cased), as in torchvision's IMG_EXTENSIONS minus the rare ones.
@@ -38,15 +39,6 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
             continue
         found += [Path(root) / n for n in sorted(names) if is_image_file(n)]
     return found
-
-
-def load_rgb(path: Path) -> Image.Image:
-    """Read an image file as an RGB PIL image; an unreadable file is a DatasetError naming it."""
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read image {str(path)!r}: {exc}") from None
 
 
 class ImageFolderSplit(Dataset[tuple[Any, int]]):
@@ -112,7 +104,7 @@ class ImageFolderSplit(Dataset[tuple[Any, int]]):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, target = self.samples[index]
-        img = load_rgb(path)
+        img = open_image(path)
         return (self.transform(img) if self.transform is not None else img), target
 
     def counts(self) -> dict[str, int]:
@@ -163,5 +155,5 @@ class UnlabeledFolder(Dataset[tuple[Any, int]]):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
-        img = load_rgb(self.files[index])
+        img = open_image(self.files[index])
         return (self.transform(img) if self.transform is not None else img), -1

@@ -5,7 +5,7 @@ copies instead hold the extracted images with the validation set sorted into cla
 the usual ``valprep.sh``, which is what this loader reads. Splits:
 
 * ``train`` (1 281 167 images) and ``val`` (50 000, 50 per class): the official ones. ``val`` is
-  the set ImageNet results are reported on (PROTOCOLS.md §2 selects nothing on it), so this
+  the set ImageNet results are reported on (docs/protocols.md: nothing is selected on it), so this
   dataset declares no validation split for the transfer protocols.
 * ``train-1pct`` / ``train-10pct``: the SimCLR semi-supervised subsets, from user-supplied lists
   ``<root>/1percent.txt`` and ``<root>/10percent.txt`` (one train file name per line, e.g.
@@ -21,12 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mast_bench.data.base import DatasetInfo
 from mast_bench.data.readers.folder import ClassFolder, class_folders, folder_listing, open_class_split
+from mast_bench.data.register import register_reader
 from mast_bench.data.verify.check import verify_listing
 from mast_bench.data.verify.listing import DatasetListing
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 NAME = "imagenet"
 LAYOUT = (
@@ -119,17 +118,16 @@ def _loader(root: Path, split: str, transform: Callable[[Any], Any] | None, veri
     return ds
 
 
-DATASETS.add(
-    NAME,
-    DatasetInfo(
-        name=NAME,
-        num_classes=1000,
-        splits=("train", "val", *SUBSETS),
-        metric="top1",
-        val_source="none",
-        layout=LAYOUT,
-        loader=_loader,
-        description="ILSVRC2012 folders (val = the report set; SimCLR 1 %/10 % subsets from user lists)",
-        extra={"listing": listing, "report_split": "val", "also_report": ("top5",)},
-    ),
+register_reader(
+    name=NAME,
+    title="ILSVRC2012 folders (val = the report set; SimCLR 1 %/10 % subsets from user lists)",
+    num_classes=1000,
+    metric="top1",
+    layout=LAYOUT,
+    open_split=_loader,
+    splits=("train", "val", *SUBSETS),
+    listing=listing,
+    val_source="none",  # val is the report set: nothing may be selected on it
+    report_split="val",
+    also_report=("top5",),
 )

@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mast_bench.data.base import DatasetInfo
 from mast_bench.data.readers.folder import ClassFolder
-from mast_bench.data.splits.seeded import augself_split, build_protocol_split, ericsson_split, protocol_split_names
+from mast_bench.data.readers.official_files import pairs_listing, register_listed
+from mast_bench.data.splits.seeded import augself_split, ericsson_split
 from mast_bench.data.verify.check import verify_listing
-from mast_bench.data.verify.listing import DatasetListing, SplitListing, require_listed_files, require_paths
+from mast_bench.data.verify.listing import DatasetListing, require_listed_files, require_paths
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 NAME = "mit67"
+TITLE = "MIT Indoor-67 (official 80/20 lists; seeded validation splits per protocol)"
 LAYOUT = (
     "<root>/Images/<class>/<image>.jpg (the extracted indoorCVPR_09.tar) with <root>/TrainImages.txt and "
     "<root>/TestImages.txt (official lists, one <class>/<image>.jpg per line); read by "
@@ -65,16 +65,7 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     listed = []
     for split in LISTS:
         if splits is None or split in splits:
-            samples = _samples(root, split, classes, entries)
-            listed.append(
-                SplitListing(
-                    split,
-                    [t for _, t in samples],
-                    files=[f for f, _ in samples],
-                    expected_count=_EXPECTED[split][0],
-                    expected_per_class=_EXPECTED[split][1],
-                )
-            )
+            listed.append(pairs_listing(split, _samples(root, split, classes, entries), _EXPECTED[split]))
     return DatasetListing(NAME, root, LAYOUT, classes, 67, listed, source="Quattoni & Torralba 2009")
 
 
@@ -91,25 +82,6 @@ def _official(root: Path, split: str, transform: Callable[[Any], Any] | None, ve
     return ds
 
 
-def _loader(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> Any:
-    if "@" in split:
-        return build_protocol_split(NAME, split, lambda s: _official(root, s, transform, verify))
-    return _official(root, split, transform, verify)
-
-
-# PROTOCOLS.md §1: AugSelf 4690/670 seed 51; Ericsson 20 % of train, seed 0.
+# docs/protocols.md (validation splits): AugSelf 4690/670 seed 51; Ericsson 20 % of train, seed 0.
 _VAL = {"augself": augself_split(4690, 670, 51), "ericsson": ericsson_split(5360)}
-DATASETS.add(
-    NAME,
-    DatasetInfo(
-        name=NAME,
-        num_classes=67,
-        splits=("train", "test", *protocol_split_names(_VAL)),
-        metric="top1",
-        val_source="seeded",
-        layout=LAYOUT,
-        loader=_loader,
-        description="MIT Indoor-67 (official 80/20 lists; seeded validation splits per protocol)",
-        extra={"listing": listing, "val_splits": _VAL},
-    ),
-)
+register_listed(NAME, TITLE, 67, LAYOUT, listing, ("train", "test"), open_split=_official, val_splits=_VAL)

@@ -3,40 +3,47 @@
 The fine-grained transfer datasets (Aircraft, Caltech-101, Cars, Flowers-102, Pets, VOC2007,
 CUB-200-2011, Stanford Dogs) each ship their own index format (txt lists, MATLAB ``.mat`` files,
 XML). Each module parses that format into a :class:`~mast_bench.data.verify.listing.DatasetListing`
-(what every split holds, in the official file order) and registers itself with
-:func:`register_official`. Loading a split then means: list the copy, verify it against the
-official numbers (:func:`mast_bench.data.verify.check.verify_listing`) unless ``verify=False``, and wrap
-the split's ``(file, target)`` pairs in a :class:`FileListDataset`. Seeded validation splits
-(``train@ericsson``, ``val@augself``, …) are subsets of the official ``train`` split, drawn by
-:mod:`mast_bench.data.splits.seeded`.
+(what every split holds, in the official file order) and registers itself with :func:`register_listed`
+(:func:`mast_bench.data.register.register_reader` with its ``open_split`` made by :func:`open_listed`).
+Loading a split then means: list the copy, verify it against the official numbers
+(:func:`mast_bench.data.verify.check.verify_listing`) unless ``verify=False``, and wrap the split's
+``(file, target)`` pairs in a :class:`FileListDataset`, which decodes through
+:func:`mast_bench.data.images.open_image`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
+from scipy.io.matlab import MatReadError
 from torch.utils.data import Dataset
 
 from mast_bench.data.base import DatasetInfo, Metric
-from mast_bench.data.readers.imagefolder import load_rgb
-from mast_bench.data.splits.seeded import OFFICIAL, build_protocol_split, protocol_split_names
+from mast_bench.data.images import open_image
+from mast_bench.data.register import OpenSplit, register_reader
+from mast_bench.data.splits.seeded import OFFICIAL, ValRule
 from mast_bench.data.verify.check import verify_listing
-from mast_bench.data.verify.listing import DatasetListing
+from mast_bench.data.verify.listing import DatasetListing, ListingFn, SplitListing
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
-ListingFn = Callable[[Path, "Sequence[str] | None"], DatasetListing]
 _SHOW = 5  # offending entries quoted per error
+#: ``val_splits`` of a dataset that ships a validation split: every linear protocol selects on it.
+OFFICIAL_VAL: Mapping[str, ValRule] = MappingProxyType({"ericsson": OFFICIAL, "augself": OFFICIAL})
+#: What reading MATLAB index files can raise: scipy cannot parse one, or a field the format defines is missing or
+#: malformed (through torchvision also: an image id without a label).
+MAT_ERRORS: tuple[type[Exception], ...] = (MatReadError, ValueError, KeyError, TypeError, OSError)
 
 
 class FileListDataset(Dataset[Any]):
     """``(image, target)`` pairs from an explicit list of image files.
 
-    Images are decoded with PIL and converted to RGB (several official copies hold grayscale and
-    CMYK JPEGs), then passed through ``transform``. Multi-label targets (VOC2007) are stored as
+    Images are decoded by :func:`~mast_bench.data.images.open_image` (RGB; an unreadable file is a
+    DatasetError naming it), then passed through ``transform``. Multi-label targets (VOC2007) are stored as
     tuples of positive class indices and returned as multi-hot ``float32`` tensors of shape (C,).
 
     Attributes:
@@ -81,7 +88,7 @@ class FileListDataset(Dataset[Any]):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         path, target = self.samples[index]
-        image = load_rgb(Path(path))
+        image = open_image(path)
         if self.transform is not None:
             image = self.transform(image)
         return image, self.encode(target)
@@ -113,6 +120,46 @@ def locate(root: Path, folder: str, markers: Sequence[str], name: str, layout: s
     raise DatasetError(
         f"dataset {name!r}: {listing_text(missing)} not found under {str(base)!r} (expected layout: {layout})"
     )
+
+
+def torchvision_root(base: Path, folder: str, name: str, layout: str) -> Path:
+    """The root a torchvision reader takes for the dataset folder ``base``: its parent.
+
+    Raises:
+        DatasetError: ``base`` is not named ``folder`` (torchvision looks for that name under the root).
+    """
+    if base.name != folder:
+        raise DatasetError(f"dataset {name!r}: the dataset folder must be named {folder!r} (expected layout: {layout})")
+    return base.parent
+
+
+def pairs_listing(split: str, samples: Sequence[tuple[Path, Any]], expected: tuple[int, int | None]) -> SplitListing:
+    """One split listed from its ``(file, target)`` pairs, with the official ``(count, count per class)``."""
+    count, per_class = expected
+    return SplitListing(
+        split,
+        [t for _, t in samples],
+        files=[f for f, _ in samples],
+        expected_count=count,
+        expected_per_class=per_class,
+    )
+
+
+@contextmanager
+def mat_errors(
+    name: str, what: str, expected: str, layout: str, also: tuple[type[Exception], ...] = ()
+) -> Iterator[None]:
+    """Turn :data:`MAT_ERRORS` (and ``also``) raised while reading the MATLAB files ``what`` into a DatasetError.
+
+    The message names the files, the error, and ``expected`` (what the files must hold).
+    """
+    try:
+        yield
+    except (*MAT_ERRORS, *also) as exc:
+        raise DatasetError(
+            f"dataset {name!r}: cannot read {what} ({type(exc).__name__}: {exc}); expected {expected} "
+            f"(expected layout: {layout})"
+        ) from None
 
 
 def check_labels(listing: DatasetListing, num_classes: int) -> None:
@@ -147,63 +194,55 @@ def from_listing(
     raise DatasetError(f"dataset {listing.dataset!r}: split {split!r} was not listed")
 
 
-def official_loader(
-    name: str, num_classes: int, listing_fn: ListingFn, multilabel: bool = False
-) -> Callable[[Path, str, Callable[[Any], Any] | None, bool], Dataset[Any]]:
-    """``loader(root, split, transform, verify)`` for a dataset described by ``listing_fn``.
+def open_listed(name: str, num_classes: int, listing_fn: ListingFn, multilabel: bool = False) -> OpenSplit:
+    """``open_split(root, split, transform, verify)`` for a dataset described by ``listing_fn``.
 
-    Official splits are listed, checked (always :func:`check_labels`; with ``verify`` the full
-    load-time verification) and wrapped; ``train@P`` / ``val@P`` are the seeded subsets of the
-    official ``train`` split that protocol ``P`` uses.
+    The split is listed, checked (always :func:`check_labels`; with ``verify`` the full load-time
+    verification) and wrapped in a :class:`FileListDataset`.
     """
 
-    def official(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> FileListDataset:
+    def open_split(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> FileListDataset:
         listing = listing_fn(root, [split])
         check_labels(listing, num_classes)
         if verify:
             verify_listing(listing, [split])
         return from_listing(listing, split, transform, multilabel)
 
-    def loader(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> Dataset[Any]:
-        if "@" in split:
-            return build_protocol_split(name, split, lambda s: official(root, s, transform, verify))
-        return official(root, split, transform, verify)
-
-    return loader
+    return open_split
 
 
-def register_official(
-    *,
+def register_listed(
     name: str,
     title: str,
     num_classes: int,
-    metric: Metric,
     layout: str,
     listing_fn: ListingFn,
-    official_splits: Sequence[str],
-    val_splits: Mapping[str, Any],
+    splits: Sequence[str],
+    *,
+    metric: Metric = "top1",
     multilabel: bool = False,
+    open_split: OpenSplit | None = None,
+    **options: Any,
 ) -> DatasetInfo:
-    """Register a dataset read from official index files in :data:`~mast_bench.registry.DATASETS`.
+    """:func:`~mast_bench.data.register.register_reader` for a dataset that ``listing_fn`` describes.
 
-    Args:
-        official_splits: the splits the dataset ships (``train``/``test``, plus ``val`` where official).
-        val_splits: protocol → ``OFFICIAL`` or a :class:`~mast_bench.data.splits.seeded.SeededSplit` of ``train``.
+    ``open_split`` defaults to :func:`open_listed` over ``listing_fn`` (a reader with its own dataset class
+    passes its own); ``options`` are the other keywords of ``register_reader`` (``val_splits``, ...).
     """
-    has_val = "val" in official_splits
-    info = DatasetInfo(
+    return register_reader(
         name=name,
+        title=title,
         num_classes=num_classes,
-        splits=(*official_splits, *protocol_split_names(val_splits)),
         metric=metric,
-        val_source="official" if has_val else ("seeded" if val_splits else "none"),
         layout=layout,
-        loader=official_loader(name, num_classes, listing_fn, multilabel),
+        open_split=open_split or open_listed(name, num_classes, listing_fn, multilabel),
+        listing=listing_fn,
+        splits=splits,
         multilabel=multilabel,
-        description=title,
-        extra={"listing": listing_fn, "val_splits": dict(val_splits)},
+        **options,
     )
-    if has_val and any(v != OFFICIAL for v in val_splits.values()):
-        raise ValueError(f"{name}: a dataset with an official val split uses it for every protocol")
-    DATASETS.add(name, info)
-    return info
+
+
+def register_pool(name: str, title: str, num_classes: int, layout: str, listing_fn: ListingFn) -> DatasetInfo:
+    """Register a few-shot pool (CD-FSL): one split ``all``, reported as such, top-1, opened from its listing."""
+    return register_listed(name, title, num_classes, layout, listing_fn, ("all",), report_split="all")

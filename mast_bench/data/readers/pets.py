@@ -2,7 +2,7 @@
 
 ``train`` is the official ``annotations/trainval.txt`` (3680 images), ``test`` is
 ``annotations/test.txt`` (3669) (Parkhi et al. 2012, "Cats and Dogs"). There is no official
-validation split; the protocols draw one from ``train`` (PROTOCOLS.md §1): AugSelf
+validation split; the protocols draw one from ``train`` (docs/protocols.md, validation splits): AugSelf
 ``random_split`` 2940 / 740 with seed 49, Ericsson 20 % with seed 0. Metric: mean per-class
 accuracy. Sample order: the order of the lines of each list file.
 """
@@ -14,12 +14,13 @@ from pathlib import Path
 
 from torchvision.datasets import OxfordIIITPet
 
-from mast_bench.data.readers.official_files import listing_text, locate, register_official
+from mast_bench.data.readers.official_files import listing_text, locate, register_listed, torchvision_root
 from mast_bench.data.splits.seeded import augself_split, ericsson_split
 from mast_bench.data.verify.listing import DatasetListing, SplitListing, require_paths
 from mast_bench.errors import DatasetError
 
 NAME = "pets"
+TITLE = "Oxford-IIIT Pets (trainval / test lists; seeded validation splits per protocol)"
 FOLDER = "oxford-iiit-pet"
 SPLITS = ("train", "test")
 _LISTS = {"train": "trainval", "test": "test"}
@@ -34,10 +35,9 @@ LAYOUT = (
 
 
 def _read(base: Path, split: str) -> OxfordIIITPet:
-    if base.name != FOLDER:
-        raise DatasetError(f"dataset {NAME!r}: the dataset folder must be named {FOLDER!r} (expected layout: {LAYOUT})")
+    root = torchvision_root(base, FOLDER, NAME, LAYOUT)
     try:
-        return OxfordIIITPet(base.parent, split=_LISTS[split], target_types="category", download=False)
+        return OxfordIIITPet(root, split=_LISTS[split], target_types="category", download=False)
     except ValueError:  # a line that is not four fields, or a class id that is not a number
         raise DatasetError(
             f"dataset {NAME!r}: annotations/{_LISTS[split]}.txt has a line that is not "
@@ -76,14 +76,6 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     return DatasetListing(NAME, base, LAYOUT, _class_names(read), NUM_CLASSES, listed, source="Parkhi et al. 2012")
 
 
-register_official(
-    name=NAME,
-    title="Oxford-IIIT Pets (trainval / test lists; seeded validation splits per protocol)",
-    num_classes=NUM_CLASSES,
-    metric="mean_per_class",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    # PROTOCOLS.md §1: AugSelf random_split 2940/740 seed 49; Ericsson 20 % of train, seed 0.
-    val_splits={"augself": augself_split(2940, 740, 49), "ericsson": ericsson_split(COUNTS["train"])},
-)
+# docs/protocols.md (validation splits): AugSelf random_split 2940/740 seed 49; Ericsson 20 % of train, seed 0.
+_VAL = {"augself": augself_split(2940, 740, 49), "ericsson": ericsson_split(COUNTS["train"])}
+register_listed(NAME, TITLE, NUM_CLASSES, LAYOUT, listing, SPLITS, metric="mean_per_class", val_splits=_VAL)

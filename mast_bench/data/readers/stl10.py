@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 from torchvision.datasets import STL10
 
-from mast_bench.data.base import DatasetInfo
-from mast_bench.data.splits.seeded import augself_split, build_protocol_split, ericsson_split, protocol_split_names
+from mast_bench.data.readers.official_files import register_listed
+from mast_bench.data.splits.seeded import augself_split, ericsson_split
 from mast_bench.data.verify.check import verify_listing
 from mast_bench.data.verify.listing import DatasetListing, OfficialChecksum, SplitListing, require_paths
-from mast_bench.registry import DATASETS
+from mast_bench.errors import DatasetError
 
 NAME = "stl10"
+TITLE = "STL-10 96x96 (train/test/unlabeled; seeded validation splits per protocol)"
 FOLDER = STL10.base_folder
 LAYOUT = (
     f"<root>/{FOLDER}/{{train_X.bin, train_y.bin, test_X.bin, test_y.bin, unlabeled_X.bin, class_names.txt}}: "
@@ -93,35 +94,48 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     )
 
 
+def check_sizes(root: Path, parts: Sequence[str]) -> None:
+    """Refuse binary files that do not hold whole images, or as many labels as images (any copy, verified or not).
+
+    Raises:
+        DatasetError: naming the file, its size and the size of the official file.
+    """
+    for part in parts:
+        x = root / FOLDER / f"{part}_X.bin"
+        size, (official, _) = x.stat().st_size, _OFFICIAL[part]
+        if size % _IMAGE_BYTES:
+            raise DatasetError(
+                f"dataset {NAME!r}: {FOLDER}/{x.name} has {size} bytes, not a whole number of 3x96x96 images "
+                f"({_IMAGE_BYTES} bytes each); the official file has {official * _IMAGE_BYTES} bytes ({official} "
+                f"images): it is truncated or corrupt, re-extract stl10_binary.tar.gz (expected layout: {LAYOUT})"
+            )
+        y = root / FOLDER / f"{part}_y.bin"
+        images = size // _IMAGE_BYTES
+        labels = y.stat().st_size if part != "unlabeled" else images  # one label byte per image
+        if labels != images:
+            # Truncation only shortens a file: the one holding fewer entries is the damaged one.
+            if images < labels:
+                short, expected = x.name, f"{labels * _IMAGE_BYTES} bytes ({labels} images of {_IMAGE_BYTES} bytes)"
+            else:
+                short, expected = y.name, f"{images} bytes (one label byte per image)"
+            raise DatasetError(
+                f"dataset {NAME!r}: {FOLDER}/{x.name} holds {images} images ({size} bytes) but {FOLDER}/{y.name} "
+                f"holds {labels} labels; {FOLDER}/{short} should have {expected} to match (the official files hold "
+                f"{official} images, {official * _IMAGE_BYTES} bytes, and {official} labels): it is truncated or "
+                f"corrupt, re-extract stl10_binary.tar.gz (expected layout: {LAYOUT})"
+            )
+
+
 def _official(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> STL10:
+    require_paths(root, _files(_PARTS[split]), dataset=NAME, layout=LAYOUT)
+    check_sizes(root, _PARTS[split])
     if verify:
         verify_listing(listing(root, [split]), [split])
-    else:
-        require_paths(root, _files(_PARTS[split]), dataset=NAME, layout=LAYOUT)
     ds = _STL10(root, split=split, transform=transform, download=False)
     ds.targets = ds.labels.tolist()  # the attribute every other loader of the package exposes
     return ds
 
 
-def _loader(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> Any:
-    if "@" in split:
-        return build_protocol_split(NAME, split, lambda s: _official(root, s, transform, verify))
-    return _official(root, split, transform, verify)
-
-
-# PROTOCOLS.md §1: AugSelf 4500/500 seed 50; Ericsson 20 % of train, seed 0.
+# docs/protocols.md (validation splits): AugSelf 4500/500 seed 50; Ericsson 20 % of train, seed 0.
 _VAL = {"augself": augself_split(4500, 500, 50), "ericsson": ericsson_split(5000)}
-DATASETS.add(
-    NAME,
-    DatasetInfo(
-        name=NAME,
-        num_classes=10,
-        splits=("train", "test", "unlabeled", "train+unlabeled", *protocol_split_names(_VAL)),
-        metric="top1",
-        val_source="seeded",
-        layout=LAYOUT,
-        loader=_loader,
-        description="STL-10 96x96 (train/test/unlabeled; seeded validation splits per protocol)",
-        extra={"listing": listing, "val_splits": _VAL},
-    ),
-)
+register_listed(NAME, TITLE, 10, LAYOUT, listing, tuple(_PARTS), open_split=_official, val_splits=_VAL)

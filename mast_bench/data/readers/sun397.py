@@ -14,20 +14,20 @@ from typing import Any
 
 from torchvision.datasets import SUN397
 
-from mast_bench.data.base import DatasetInfo
-from mast_bench.data.splits.seeded import build_protocol_split, ericsson_split, protocol_split_names
+from mast_bench.data.images import OpenImageItems
+from mast_bench.data.readers.official_files import pairs_listing, register_listed
+from mast_bench.data.splits.seeded import ericsson_split
 from mast_bench.data.verify.check import verify_listing
 from mast_bench.data.verify.listing import (
     DatasetListing,
-    SplitListing,
     require_listed_files,
     require_paths,
     with_samples,
 )
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 NAME = "sun397"
+TITLE = "SUN397 partition 01 (seeded Ericsson validation split)"
 LAYOUT = (
     "<root>/SUN397/{ClassName.txt, Training_01.txt, Testing_01.txt, <letter>/<class>/sun_*.jpg}: the extracted "
     "SUN397.tar.gz with the official partition files (from Partitions.zip) copied into SUN397/; list lines read "
@@ -36,6 +36,10 @@ LAYOUT = (
 LISTS = {"train": "Training_01.txt", "test": "Testing_01.txt"}
 # Xiao et al. 2010: 397 classes; each of the 10 partitions has 50 training and 50 test images per class.
 _EXPECTED = {"train": (19850, 50), "test": (19850, 50)}
+
+
+class _SUN397(OpenImageItems, SUN397):
+    """torchvision's SUN397 reader, decoding through ``open_image`` (an unreadable file names itself)."""
 
 
 def _read(root: Path, splits: Sequence[str]) -> tuple[list[str], dict[str, list[tuple[Path, int]]]]:
@@ -62,16 +66,7 @@ def _read(root: Path, splits: Sequence[str]) -> tuple[list[str], dict[str, list[
 def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     wanted = [s for s in LISTS if splits is None or s in splits]
     classes, samples = _read(root, wanted)
-    listed = [
-        SplitListing(
-            s,
-            [t for _, t in samples[s]],
-            files=[f for f, _ in samples[s]],
-            expected_count=_EXPECTED[s][0],
-            expected_per_class=_EXPECTED[s][1],
-        )
-        for s in wanted
-    ]
+    listed = [pairs_listing(s, samples[s], _EXPECTED[s]) for s in wanted]
     return DatasetListing(NAME, root, LAYOUT, classes, 397, listed, source="Xiao et al. 2010")
 
 
@@ -80,7 +75,7 @@ def _official(root: Path, split: str, transform: Callable[[Any], Any] | None, ve
     if verify:
         verify_listing(lst, [split])
     try:
-        ds = SUN397(root, transform=transform, download=False)
+        ds = _SUN397(root, transform=transform, download=False)
     except KeyError as exc:  # an image whose folder is not a class of ClassName.txt
         raise DatasetError(
             f"dataset {NAME!r}: an image under SUN397/ lies in {exc}, which is not a class of "
@@ -91,26 +86,7 @@ def _official(root: Path, split: str, transform: Callable[[Any], Any] | None, ve
     return with_samples(ds, lst.splits[0].files or [], lst.splits[0].targets, lst.classes)
 
 
-def _loader(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> Any:
-    if "@" in split:
-        return build_protocol_split(NAME, split, lambda s: _official(root, s, transform, verify))
-    return _official(root, split, transform, verify)
-
-
-# PROTOCOLS.md §1: Ericsson 20 % of train, seed 0. AugSelf drew its SUN397 split into a binary file of its
-# own, not among PROTOCOLS.md's seeded splits, so no augself split is declared (the protocol refuses).
+# docs/protocols.md (validation splits): Ericsson 20 % of train, seed 0. AugSelf drew its SUN397 split into a
+# binary file of its own, not a seeded rule we can redraw, so no augself split is declared (the protocol refuses).
 _VAL = {"ericsson": ericsson_split(19850)}
-DATASETS.add(
-    NAME,
-    DatasetInfo(
-        name=NAME,
-        num_classes=397,
-        splits=("train", "test", *protocol_split_names(_VAL)),
-        metric="top1",
-        val_source="seeded",
-        layout=LAYOUT,
-        loader=_loader,
-        description="SUN397 partition 01 (seeded Ericsson validation split)",
-        extra={"listing": listing, "val_splits": _VAL},
-    ),
-)
+register_listed(NAME, TITLE, 397, LAYOUT, listing, ("train", "test"), open_split=_official, val_splits=_VAL)

@@ -3,7 +3,7 @@
 Labels come from the devkit's classification lists ``ImageSets/Main/<class>_<split>.txt``
 (``<id> <label>``, label 1 = present, 0 = only *difficult* objects of the class, -1 = absent)
 (Everingham et al. 2010, "The PASCAL Visual Object Classes (VOC) Challenge"). Following the
-transfer protocol (PROTOCOLS.md §1: one binary classifier per class, "difficult" counts as
+transfer protocol (docs/protocols.md: one binary classifier per class, "difficult" counts as
 negative), only label 1 is positive. Targets are multi-hot ``float32`` vectors of shape (20,).
 Splits: official train / val / test = 2501 / 2510 / 4952 images; both protocols select on val.
 The listing also parses every ``Annotations/<id>.xml`` with torchvision's ``VOCDetection`` XML
@@ -19,12 +19,12 @@ from pathlib import Path
 
 from torchvision.datasets import VOCDetection
 
-from mast_bench.data.readers.official_files import listing_text, locate, register_official
-from mast_bench.data.splits.seeded import OFFICIAL
+from mast_bench.data.readers.official_files import OFFICIAL_VAL, listing_text, locate, register_listed
 from mast_bench.data.verify.listing import DatasetListing, SplitListing, require_paths
 from mast_bench.errors import DatasetError
 
 NAME = "voc07"
+TITLE = "PASCAL VOC2007 classification (multi-label; difficult counted as negative)"
 FOLDER = "VOCdevkit/VOC2007"
 SPLITS = ("train", "val", "test")
 #: Official image counts (VOC2007 devkit; Everingham et al. 2010).
@@ -123,14 +123,6 @@ def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     )
 
 
-register_official(
-    name=NAME,
-    title="PASCAL VOC2007 classification (multi-label; difficult counted as negative)",
-    num_classes=len(CLASSES),
-    metric="voc07_map",
-    layout=LAYOUT,
-    listing_fn=listing,
-    official_splits=SPLITS,
-    val_splits={"ericsson": OFFICIAL, "augself": OFFICIAL},
-    multilabel=True,
+register_listed(
+    NAME, TITLE, len(CLASSES), LAYOUT, listing, SPLITS, metric="voc07_map", multilabel=True, val_splits=OFFICIAL_VAL
 )

@@ -15,16 +15,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from mast_bench.data.splits.seeded import SeededSplit, draw, ericsson_split
 from mast_bench.errors import DatasetError, ProtocolError
 from mast_bench.fileio import atomic_write_json, atomic_write_text, sha256_file
-
-if TYPE_CHECKING:
-    from mast_bench.data.splits.seeded import SeededSplit
-# splits.py imports this module; the reverse imports are made inside the functions that need them.
+from mast_bench.registry import DATASETS
 
 FORMAT = "mast-bench-split"
 REPO = Path(__file__).resolve().parents[3]
@@ -111,8 +109,6 @@ def generated_split(
     Returns:
         (train_idx, val_idx, path, sha256 of the file).
     """
-    from mast_bench.data.splits.seeded import draw, ericsson_split
-
     n_total, fingerprint = _fingerprint(train)
     path = Path(record_dir) / "splits" / f"{dataset}-{protocol}-val.json"
     if path.is_file():
@@ -148,20 +144,15 @@ def generated_split(
 
 def committed_specs() -> dict[tuple[str, str], SeededSplit]:
     """Every (dataset, protocol) → SeededSplit declared by a registered dataset."""
-    from mast_bench.data.splits.seeded import SeededSplit
-    from mast_bench.registry import DATASETS
-
     return {
         (name, p): spec
         for name, info in DATASETS.items()
-        for p, spec in info.extra.get("val_splits", {}).items()
+        for p, spec in info.val_splits.items()
         if isinstance(spec, SeededSplit)
     }
 
 
 def _payload(dataset: str, protocol: str, spec: SeededSplit) -> str:
-    from mast_bench.data.splits.seeded import draw
-
     _, val = draw(spec)
     head = {
         "format": FORMAT,
@@ -195,8 +186,6 @@ def write_committed_splits(splits_dir: Path | None = None) -> list[Path]:
 
 def verify_committed_splits(splits_dir: Path | None = None) -> list[str]:
     """Problems with the committed files: missing, modified, or different from a fresh draw."""
-    from mast_bench.data.splits.seeded import draw
-
     splits_dir = splits_dir or SPLITS_DIR
     problems = []
     for (dataset, protocol), spec in sorted(committed_specs().items()):

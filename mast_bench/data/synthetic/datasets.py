@@ -15,12 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mast_bench.data.base import DatasetInfo
 from mast_bench.data.readers.imagefolder import ImageFolderSplit, UnlabeledFolder
+from mast_bench.data.register import register_reader
 from mast_bench.data.synthetic.factors import FEWSHOT_CLASSES, IMAGE_SIZE, TASK_INVARIANCE, TASKS, TaskSpec
-from mast_bench.data.synthetic.manifest import SCENE_SPLITS, SPLITS, load_manifest
+from mast_bench.data.synthetic.manifest import SCENE_SPLITS, SPLITS, check_suite_version, load_manifest
 from mast_bench.errors import DatasetError
-from mast_bench.registry import DATASETS
 
 _MAKE = "write it with `mast-bench datasets make-synthetic --out <root>`"
 POOL_LAYOUT = f"<root>/pool/*.png and <root>/manifest.json; {_MAKE}"
@@ -51,6 +50,7 @@ def load_task(
 ) -> ImageFolderSplit:
     """One split of a labelled task as an :class:`ImageFolderSplit` (class indices in sorted name order)."""
     layout = task_layout(spec)
+    check_suite_version(root)
     entry = None
     if verify:
         entry = load_manifest(root)["tasks"].get(spec.name)
@@ -67,6 +67,7 @@ def load_task(
 
 def load_pool(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> UnlabeledFolder:
     """The unlabeled pretraining pool (targets are −1)."""
+    check_suite_version(root)
     ds = UnlabeledFolder(root / "pool", transform, layout=POOL_LAYOUT)
     if verify:
         expected = load_manifest(root)["pool"]["count"]
@@ -76,6 +77,7 @@ def load_pool(root: Path, split: str, transform: Callable[[Any], Any] | None, ve
 
 def load_fewshot(root: Path, split: str, transform: Callable[[Any], Any] | None, verify: bool) -> ImageFolderSplit:
     """All images of the fine-grained shape×colour classes (episodes are drawn by the few-shot protocol)."""
+    check_suite_version(root)
     ds = ImageFolderSplit(root / "fewshot", transform, classes=FEWSHOT_CLASSES, layout=FEWSHOT_LAYOUT)
     if verify:
         per_class = load_manifest(root)["fewshot"]["per_class"]
@@ -92,6 +94,7 @@ def scenes_paths(root: str | Path, split: str) -> tuple[Path, Path]:
     if split not in SCENE_SPLITS:
         raise DatasetError(f"synthetic scenes have no split {split!r}; splits: {list(SCENE_SPLITS)}")
     root = Path(root)
+    check_suite_version(root)
     ann, images = root / "scenes" / "annotations" / f"instances_{split}.json", root / "scenes" / split
     for path in (ann, images):
         if not path.exists():
@@ -101,21 +104,20 @@ def scenes_paths(root: str | Path, split: str) -> tuple[Path, Path]:
 
 def _register() -> None:
     for t in TASKS:
-        DATASETS.add(t.name, DatasetInfo(
-            name=t.name, num_classes=len(t.classes), splits=SPLITS, metric="top1", val_source="official",
-            layout=task_layout(t), loader=partial(load_task, t),
-            description=f"synthetic {IMAGE_SIZE}px; label = {t.factor}; hurt by {TASK_INVARIANCE[t.name]} invariance",
-            extra={"task": t.key, "classes": sorted(t.classes), "rewards": t.rewards, "hurt_by": t.hurt_by},
-        ))  # fmt: skip
-    DATASETS.add("synthetic-pool", DatasetInfo(
-        name="synthetic-pool", num_classes=0, splits=("train",), metric="none", val_source="none",
-        layout=POOL_LAYOUT, loader=load_pool, description=f"synthetic {IMAGE_SIZE}px unlabeled pretraining pool",
-    ))  # fmt: skip
-    DATASETS.add("synthetic-fewshot", DatasetInfo(
+        register_reader(
+            name=t.name, num_classes=len(t.classes), splits=SPLITS, metric="top1",
+            layout=task_layout(t), open_split=partial(load_task, t),
+            title=f"synthetic {IMAGE_SIZE}px; label = {t.factor}; hurt by {TASK_INVARIANCE[t.name]} invariance",
+        )  # fmt: skip
+    register_reader(
+        name="synthetic-pool", num_classes=0, splits=("train",), metric="none",
+        layout=POOL_LAYOUT, open_split=load_pool, title=f"synthetic {IMAGE_SIZE}px unlabeled pretraining pool",
+    )  # fmt: skip
+    register_reader(
         name="synthetic-fewshot", num_classes=len(FEWSHOT_CLASSES), splits=("all",), metric="top1",
-        val_source="none", layout=FEWSHOT_LAYOUT, loader=load_fewshot,
-        description=f"synthetic {IMAGE_SIZE}px fine-grained shape×colour classes for few-shot episodes",
-    ))  # fmt: skip
+        layout=FEWSHOT_LAYOUT, open_split=load_fewshot,
+        title=f"synthetic {IMAGE_SIZE}px fine-grained shape×colour classes for few-shot episodes",
+    )  # fmt: skip
 
 
 _register()

@@ -4,7 +4,9 @@ Every real-data module describes its copy as a :class:`~mast_bench.data.verify.l
 (see that module for the contract). Two users of the checks:
 
 * ``mast-bench datasets check NAME --data-root DIR`` → :func:`check_dataset`: every check,
-  including duplicate images by content hash, rendered as a report.
+  including decoding every image (:func:`mast_bench.data.images.open_image`, the readers' own path)
+  and duplicate images by content hash, rendered as a report; ``--quick`` checks only that every
+  listed file is present and not empty.
 * the loaders (``info.build(..., verify=True)``) → :func:`verify_listing`: the cheap checks only
   (index files, files present, counts, class counts, repeated entries, checksums), raising
   :class:`~mast_bench.errors.DatasetError` that says what differs and when ``--no-verify`` is
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mast_bench.data.images import open_image
 from mast_bench.data.verify.listing import (
     DatasetListing,
     OfficialChecksum,
@@ -34,6 +37,7 @@ from mast_bench.errors import DatasetError
 
 Status = Literal["ok", "info", "warn", "fail"]
 _SHOW = 5  # examples quoted per problem
+_SHOW_UNREADABLE = 20  # unreadable images listed by name (the rest are counted)
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,7 @@ def _check_split(report: CheckReport, listing: DatasetListing, split: SplitListi
             report.add(
                 "fail",
                 "files",
-                f"{split.name}: {len(missing)} of {n} listed files missing, e.g. "
-                + _examples(os.path.relpath(m, listing.root) for m in missing),
+                f"{split.name}: {len(missing)} of {n} listed files missing, e.g. {_rel(listing, missing)}",
             )
         else:
             report.add("ok", "files", f"{split.name}: all {n} listed files present")
@@ -139,8 +142,7 @@ def _check_split(report: CheckReport, listing: DatasetListing, split: SplitListi
             report.add(
                 "fail",
                 "duplicates",
-                f"{split.name}: {len(repeated)} files listed more than once, e.g. "
-                + _examples(os.path.relpath(p, listing.root) for p in repeated),
+                f"{split.name}: {len(repeated)} files listed more than once, e.g. {_rel(listing, repeated)}",
             )
     n_classes = len(listing.classes)
     if not n_classes or not split.labeled:  # an unlabeled pool: nothing to count per class
@@ -204,6 +206,63 @@ def _check_duplicates(report: CheckReport, listing: DatasetListing, workers: int
         report.add("ok", "duplicates", "no identical images within or across splits")
 
 
+def _check_sizes(report: CheckReport, listing: DatasetListing) -> None:
+    """Every listed file present and not empty (the ``--quick`` check; no decoding)."""
+    for split in listing.splits:
+        if split.files is None:
+            continue
+        sizes = [os.stat(f).st_size if os.path.isfile(f) else -1 for f in split.files]
+        missing = [f for f, s in zip(split.files, sizes) if s < 0]
+        empty = [f for f, s in zip(split.files, sizes) if s == 0]
+        if missing and split.scanned:  # unlisted copies (a scan) cannot miss files; a vanished one is worth saying
+            report.add("fail", "files", f"{split.name}: {len(missing)} files vanished, e.g. " + _rel(listing, missing))
+        if empty:
+            report.add("fail", "size", f"{split.name}: {len(empty)} empty files (0 bytes): " + _rel(listing, empty))
+        elif not missing:
+            report.add("ok", "size", f"{split.name}: no empty files")
+
+
+def _rel(listing: DatasetListing, files: Sequence[Any]) -> str:
+    return _examples(os.path.relpath(f, listing.root) for f in files)
+
+
+def _decode_error(path: Any) -> str | None:
+    try:
+        open_image(path)
+    except DatasetError as exc:
+        return str(exc)
+    return None
+
+
+def _check_decode(report: CheckReport, listing: DatasetListing, workers: int, progress: bool) -> None:
+    """Decode every image file the way the readers do; list the ones that cannot be read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    for split in listing.splits:
+        if split.files is None:
+            if split.arrays is not None:
+                report.add("ok", "decode", f"{split.name}: raw pixel arrays (sizes checked, nothing to decode)")
+            continue
+        files = [f for f in split.files if os.path.isfile(f)]
+        bad: list[str] = []
+        bar = tqdm(total=len(files), desc=f"decoding {split.name}", unit="img", disable=not progress, leave=False)
+        with bar, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # PIL releases the GIL while decoding
+            for start in range(0, len(files), 1024):  # blocks bound the pending futures
+                block = files[start : start + 1024]
+                bad += [e for e in pool.map(_decode_error, block) if e is not None]
+                bar.update(len(block))
+        if bad:
+            shown = "; ".join(e.removeprefix("cannot read image ") for e in bad[:_SHOW_UNREADABLE])
+            more = f"; and {len(bad) - _SHOW_UNREADABLE} more" if len(bad) > _SHOW_UNREADABLE else ""
+            report.add(
+                "fail", "decode", f"{split.name}: {len(bad)} of {len(files)} images cannot be read: {shown}{more}"
+            )
+        else:
+            report.add("ok", "decode", f"{split.name}: all {len(files)} images decode")
+
+
 def _check_checksums(report: CheckReport, listing: DatasetListing, splits: Sequence[str] | None) -> None:
     for cs in listing.checksums:
         if splits is not None and cs.splits and not set(cs.splits) & set(splits):
@@ -227,12 +286,16 @@ def check_listing(
     splits: Sequence[str] | None = None,
     workers: int = 4,
     progress: bool = True,
+    decode: bool = False,
+    sizes: bool = False,
 ) -> CheckReport:
     """Run the checks on a listing.
 
     Args:
         listing: the copy as the dataset module describes it.
         duplicates: also hash every image's bytes and look for identical images (reads the whole copy).
+        decode: decode every image file with the readers' own path and list those that cannot be read.
+        sizes: check that no listed file is empty (implied by ``decode``).
         checksums: compare published checksums (restricted to files that ``splits`` read, if given).
         splits: the splits a loader is about to read (``None`` = all listed).
         workers: threads used for content hashing.
@@ -262,6 +325,10 @@ def check_listing(
                 "duplicates",
                 f"{len(shared)} files are listed in more than one split, e.g. " + _examples(shared),
             )
+    if sizes and not decode:
+        _check_sizes(report, listing)
+    if decode:
+        _check_decode(report, listing, workers, progress)
     if checksums:
         _check_checksums(report, listing, splits)
     if duplicates:
@@ -270,7 +337,13 @@ def check_listing(
 
 
 def check_dataset(
-    name: str, root: str | os.PathLike[str], *, duplicates: bool = True, workers: int = 4, progress: bool = True
+    name: str,
+    root: str | os.PathLike[str],
+    *,
+    duplicates: bool = True,
+    workers: int = 4,
+    progress: bool = True,
+    quick: bool = False,
 ) -> CheckReport:
     """Check a local copy of a registered dataset: every check, rendered with ``.render()``.
 
@@ -281,8 +354,10 @@ def check_dataset(
         name: registry name (``cifar10``, ``sun397``, ``synthetic-shape``, ...).
         root: the data root passed as ``--data-root``.
         duplicates: hash every image to find identical images within and across splits.
-        workers: threads for content hashing.
-        progress: tqdm bar while hashing.
+        workers: threads for decoding and content hashing.
+        progress: tqdm bars while decoding and hashing.
+        quick: only the listing, counts and the presence and size of every file: no decoding, no
+            checksums, no duplicate search.
 
     Returns:
         CheckReport with ``.ok``, ``.items`` and ``.render()``.
@@ -296,7 +371,9 @@ def check_dataset(
         report = CheckReport(name, Path(root), info.layout)
         report.add("fail", "layout", str(exc))
         return report
-    return check_listing(listing, duplicates=duplicates, workers=workers, progress=progress)
+    if quick:
+        return check_listing(listing, duplicates=False, checksums=False, workers=workers, progress=progress, sizes=True)
+    return check_listing(listing, duplicates=duplicates, workers=workers, progress=progress, decode=True)
 
 
 def verify_listing(listing: DatasetListing, splits: Sequence[str] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 A real-data module reads its official index files into a :class:`DatasetListing` (what each split
 holds, in the loader's sample order, plus the official counts and published checksums) and
-registers the function that builds it as ``DatasetInfo.extra["listing"]`` with the signature
+registers the function that builds it as ``DatasetInfo.listing`` with the signature
 ``listing(root: Path, splits: Sequence[str] | None) -> DatasetListing`` (``splits`` = the splits
 about to be loaded; ``None`` = all). :mod:`mast_bench.data.verify.check` runs the checks on it.
 Datasets without such a function (the synthetic tasks) are listed from what their loader builds
@@ -216,7 +216,6 @@ def listing_for(name: str, root: str | os.PathLike[str], splits: Sequence[str] |
         raise DatasetError(
             f"data root {str(root)!r} for dataset {name!r} does not exist (expected layout: {info.layout})"
         )
-    fn = info.extra.get("listing")
-    if fn is None:
+    if info.listing is None:
         return listing_from_build(info, root, splits)
-    return fn(root, splits)
+    return info.listing(root, splits)
