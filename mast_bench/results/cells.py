@@ -57,6 +57,17 @@ class CellValue:
 MISSING_CELL = CellValue("missing")
 
 
+def half_width_95(cell: CellValue) -> float:
+    """The cell's 95 % half-width: its ``ci95``, or 1.96 standard errors of a mean over ``n`` seeds; NaN if none."""
+    if not cell.has_value or math.isnan(cell.error):
+        return math.nan
+    if cell.error_kind == "ci95":
+        return cell.error
+    if cell.error_kind == "std" and cell.n >= 2:
+        return 1.96 * cell.error / math.sqrt(cell.n)
+    return math.nan
+
+
 def same_value(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=SAME_VALUE_RTOL, abs_tol=1e-12)
 

@@ -14,13 +14,14 @@ A cell that no record fills is missing; the table never fails for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
 
-from mast_bench.results.cells import MISSING_CELL, CellValue, aggregate, difference, mean_cell
+from mast_bench.results.cells import MISSING_CELL, CellValue, aggregate, difference, half_width_95, mean_cell
 from mast_bench.results.layouts import Column, Layout, Row
 from mast_bench.results.references import Reference
 
@@ -64,19 +65,33 @@ class PaperTable:
         return [r for r in self.rows if r.kind == "measured"]
 
     def best(self, column: Column) -> set[int]:
-        """Indices of the rows whose rounded value is the best of ``column`` (measured and reference rows)."""
+        """Indices of the rows whose rounded value is the best of ``column`` (measured and reference rows).
+
+        A best value is bold only where it is told apart from the runner-up: when both carry an uncertainty,
+        its lead must exceed their 95 % half-widths combined (``sqrt(h1² + h2²)``), so a difference within the
+        noise is not marked as a win. Ties all count as best.
+        """
         if column.better == "none":
             return set()
         d = self.layout.decimals
-        scored = {
-            i: round(r.cells[column.key].value, d)
-            for i, r in enumerate(self.rows)
-            if r.kind != "delta" and r.cells[column.key].has_value
-        }
+        cells = {i: r.cells[column.key] for i, r in enumerate(self.rows) if r.kind != "delta"}
+        scored = {i: round(c.value, d) for i, c in cells.items() if c.has_value}
         if len(scored) < 2:
             return set()
-        target = max(scored.values()) if column.better == "higher" else min(scored.values())
-        return {i for i, v in scored.items() if v == target}
+        sign = 1.0 if column.better == "higher" else -1.0
+        target = max(scored.values(), key=lambda v: sign * v)
+        winners = {i for i, v in scored.items() if v == target}
+        others = [i for i in scored if i not in winners]
+        if not others:
+            return winners
+        runner_up = max(others, key=lambda i: sign * scored[i])
+        h_up = half_width_95(cells[runner_up])
+        for i in winners:
+            h = half_width_95(cells[i])
+            within_noise = sign * (cells[i].value - cells[runner_up].value) <= math.hypot(h, h_up)
+            if not (math.isnan(h) or math.isnan(h_up)) and within_noise:
+                return set()
+        return winners
 
     def citations(self) -> list[str]:
         """One line per (source, location) of the reference rows, naming its rows: ``source, location (rows a, b)``."""

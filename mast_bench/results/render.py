@@ -73,7 +73,10 @@ def footnote(table: PaperTable) -> str:
         known = f" ({', '.join(spreads)})" if spreads else " (none known for this table: nothing flagged)"
         parts.append(f"{FLAG}: |measured − published| larger than the protocol's known spread{known}")
     if layout.better != "none":
-        parts.append(f"best per column in bold ({layout.better} is better)")
+        parts.append(
+            f"best per column in bold ({layout.better} is better), unless its lead over the runner-up is within "
+            "their combined 95 % intervals"
+        )
     text = "; ".join(parts) + "."
     cites = table.citations()
     if cites:
