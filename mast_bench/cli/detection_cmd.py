@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mast_bench.cli.evaluate_cmd import evaluate
+from mast_bench.cli.evaluate_cmd import _model_name, evaluate
 from mast_bench.downstream.detection.tasks import DETECTION_TASKS
 from mast_bench.fileio import prepare_out_dir
 
@@ -27,7 +27,11 @@ def _gpus_present() -> int:
 )
 @click.option("--from", "from_format", default="auto", help="Format of --weights (auto-detected by default).")
 @click.option("--arch", default=None, help="Backbone architecture when the file does not record it.")
-@click.option("--model-name", default=None, help="Name in the records (default: the weights file's name).")
+@click.option(
+    "--model-name",
+    default=None,
+    help="Name in the records (default: the file name, or its folder for final.pt/checkpoint.pt).",
+)
 @click.option(
     "--task",
     type=click.Choice(DETECTION_TASKS.names()),
@@ -103,7 +107,7 @@ def detection_cmd(**kw: Any) -> None:
     from mast_bench.downstream.weights import EvalWeights
 
     weights = EvalWeights.load(kw["weights"], from_format=kw["from_format"], arch=kw["arch"])
-    name = kw["model_name"] or kw["weights"].stem
+    name = _model_name(kw["weights"], kw["model_name"])  # the same name as the other evaluators' records
     if kw["dry_run"]:
         from mast_bench.downstream.detection.api import dry_run
 

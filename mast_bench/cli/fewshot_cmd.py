@@ -35,7 +35,8 @@ def _shots(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     default="ericsson",
     show_default=True,
     help="ericsson: 257² resize + 224 crop, 15 queries, 600 episodes, prototypes; augself: its linear "
-    "preprocessing, 16 queries, 2000 episodes, logistic regression.",
+    "preprocessing, 16 queries, 2000 episodes, logistic regression; synthetic-fewshot: the synthetic pool at its "
+    "native size, AugSelf's episodes and class rule, 600 episodes.",
 )
 @click.option(
     "--head",
@@ -46,7 +47,10 @@ def _shots(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 )
 @click.option("--ways", type=click.IntRange(min=2), default=None, help="N (default: the protocol's, 5).")
 @click.option(
-    "--shots", callback=_shots, default=None, help="K values, comma-separated (default: ericsson 5,20,50; augself 1,5)."
+    "--shots",
+    callback=_shots,
+    default=None,
+    help="K values, comma-separated (default: ericsson 5,20,50; augself and synthetic-fewshot 1,5).",
 )
 @click.option(
     "--queries", type=click.IntRange(min=1), default=None, help="Queries per class (default: the protocol's)."

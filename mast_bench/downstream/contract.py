@@ -268,10 +268,12 @@ def _read_omission(path: Path) -> str | None:
 
 
 def describe(record: ResultRecord) -> str:
-    """One terminal line for a record: name, value and what was selected on which split."""
+    """One terminal line for a record: name, value ± its interval or seed std, and what was selected on which split."""
     chosen = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.selected.items())
     how = f" ({chosen} selected on {record.selected_on})" if chosen else ""
-    return f"{record.dataset} {record.protocol} {record.metric} = {record.value:.2f}{how}"
+    spread = f" ± {record.ci95:.2f} (95 % CI)" if record.ci95 is not None else ""
+    spread += f" ± {record.std:.2f} (std over {len(record.seeds)} seeds)" if record.std is not None else ""
+    return f"{record.dataset} {record.protocol} {record.metric} = {record.value:.2f}{spread}{how}"
 
 
 def _say(echo: Echo | None, line: str) -> None:

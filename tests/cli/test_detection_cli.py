@@ -95,3 +95,34 @@ def test_detectron2_missing_names_make_setup(tmp_path: Path, monkeypatch: pytest
     lines = [line for line in result.output.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("Error: Detectron2 is not installed; run `make setup`")
     assert _files(tmp_path / "recs") == []
+
+
+def test_final_pt_is_named_after_its_run_folder_like_the_other_evaluators(tmp_path: Path) -> None:
+    # `evaluate linear/knn/fewshot` name <run>/final.pt "<run>"; detection must file the same model under the
+    # same name, or one checkpoint's rows split in two in the leaderboard.
+    (tmp_path / "vicreg_run").mkdir()
+    weights = save(mast_bench_case().ckpt, tmp_path / "vicreg_run" / "final.pt")
+    out = tmp_path / "recs"
+    result = _run("--weights", str(weights), "--task", "synthetic", "--dry-run", "--num-gpus", "0", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    [folder] = (out / "detectron2").iterdir()
+    assert folder.name.startswith("vicreg_run-"), folder.name
+    named = _run("--weights", str(weights), "--task", "synthetic", "--dry-run", "--num-gpus", "0", "--out", str(out),
+                 "--model-name", "mine")  # fmt: skip
+    assert named.exit_code == 0, named.output
+    assert sorted(p.name.split("-")[0] for p in (out / "detectron2").iterdir()) == ["mine", "vicreg_run"]
+
+
+def test_a_root_without_the_voc_layout_prints_the_tree_as_one_readable_line(r50: Path, tmp_path: Path) -> None:
+    (tmp_path / "data" / "VOC2007").mkdir(parents=True)
+    out = tmp_path / "recs"
+    result = _run("--weights", str(r50), "--task", "voc0712-c4", "--data-root", str(tmp_path / "data"),
+                  "--num-gpus", "0", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: VOC2007/Annotations is missing under --data-root '{tmp_path / 'data'}'; expected layout: "
+        "<data-root>/VOC2007/ (or VOCdevkit/VOC2007/) holding Annotations/<id>.xml, "
+        "ImageSets/Main/{trainval,test}.txt, JPEGImages/<id>.jpg; <data-root>/VOC2012/ (or VOCdevkit/VOC2012/) "
+        "holding Annotations/<id>.xml, ImageSets/Main/trainval.txt, JPEGImages/<id>.jpg"
+    ]
+    assert _files(out) == []

@@ -88,5 +88,6 @@ def test_a_root_without_the_layout_shows_the_expected_tree(tmp_path: Path, task,
 
 
 def test_a_missing_data_root_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"--data-root '.*nope' is not a folder; expected layout: <data-root>/; "):
+    expected = r"--data-root '.*nope' is not a folder; expected layout: <data-root>/VOC2007/ \(or VOCdevkit"
+    with pytest.raises(DatasetError, match=expected):
         check_layout(get_task("voc0712-c4"), tmp_path / "nope")

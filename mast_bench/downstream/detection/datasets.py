@@ -42,9 +42,23 @@ _VOC = {
 _COCO = {"coco_2017_train": "train2017", "coco_2017_val": "val2017"}
 
 
+def one_line_tree(layout: str) -> str:
+    """A two-level layout tree as one line: ``<data-root>/coco/ holding a, b; <data-root>/VOC2012/ ...``.
+
+    Errors are one line, and the tree's indentation does not survive being joined with ``;``.
+    """
+    root, *lines = layout.splitlines()
+    parts: list[list[str]] = []
+    for line in lines:
+        if line.startswith("    "):  # a file pattern inside the current folder
+            parts[-1].append(line.strip())
+        else:  # a folder directly under the root, with an optional "(or ...)" note
+            parts.append([root + " ".join(line.split())])
+    return "; ".join(f"{head} holding {', '.join(files)}" for head, *files in parts)
+
+
 def _layout_error(what: str, root: Path, layout: str) -> DatasetError:
-    tree = layout.replace("\n", "; ")
-    return DatasetError(f"{what} under --data-root {str(root)!r}; expected layout: {tree}")
+    return DatasetError(f"{what} under --data-root {str(root)!r}; expected layout: {one_line_tree(layout)}")
 
 
 def _voc_dir(root: Path, folder: str) -> Path:
@@ -77,10 +91,10 @@ def coco_paths(root: Path, name: str) -> tuple[Path, Path]:
 def _plan(task: DetectionTask, names: list[str], data_root: str | Path | None) -> list[tuple[str, str, Any]]:
     root = Path(data_root) if data_root is not None else None
     if root is None or not root.is_dir():
-        layout = {"voc": VOC_LAYOUT, "coco": COCO_LAYOUT}.get(task.kind, SCENES_LAYOUT)
+        layout = {"voc": VOC_LAYOUT, "coco": COCO_LAYOUT}.get(task.kind)
         raise DatasetError(
             f"--data-root {str(root) if root else '(none)'!r} is not a folder; expected layout: "
-            + layout.replace("\n", "; ")
+            + (one_line_tree(layout) if layout else SCENES_LAYOUT.replace("\n", "; "))
         )
     plans: list[tuple[str, str, Any]] = []
     for name in names:  # every path is checked before anything is registered

@@ -36,7 +36,7 @@ from mast_bench.downstream.detection.requirement import detectron2_version, requ
 from mast_bench.downstream.detection.schedule import Hardware
 from mast_bench.downstream.detection.tasks import DetectionTask, get_task
 from mast_bench.errors import USER_ERRORS, ProtocolError
-from mast_bench.fileio import atomic_write_json
+from mast_bench.fileio import atomic_write_json, atomic_write_text
 from mast_bench.registry import EVALUATORS
 from mast_bench.results.records import ResultRecord, aggregate_protocol, read_record, seed_protocol
 
@@ -125,6 +125,13 @@ def _seed_of(cell: Cell) -> int | None:
     return per_seed[1] if per_seed else None
 
 
+def _keep_seed_config(mat: Materialized) -> Path:
+    """Copy the config this seed trains with into its output folder; the records name the copy."""
+    copy = Path(mat.cfg.OUTPUT_DIR) / "config.yaml"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(copy, mat.config_path.read_text())
+
+
 def _failure_path(records: Path, request: EvalRequest[DetectionOptions], seed: int) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{request.model_name}__{request.protocol}.seed{seed}")
     return records / f"{slug}.failure.json"
@@ -177,6 +184,9 @@ class DetectionEvaluator(Evaluator[DetectionOptions]):
         for seed in seeds_todo:
             request.say(f"{task.name} seed {seed}: fine-tuning on {opts.hardware.world_size} process(es) ...")
             mat = materialize(task, request.weights, opts.hardware, folder, seed=seed, overrides=opts.overrides)
+            # The task folder's config.yaml is rewritten by the next seed and by any later --dry-run for other
+            # hardware; each seed's records point to its own copy, which nothing rewrites.
+            seed_config = _keep_seed_config(mat)
             start = time.perf_counter()
             try:
                 from mast_bench.downstream.detection.train import run_seed
@@ -190,11 +200,11 @@ class DetectionEvaluator(Evaluator[DetectionOptions]):
                 raise  # weights that do not fit, a broken data copy: every seed would fail the same way
             except Exception as exc:  # a crashed or diverged seed must not stop the others
                 failed[seed] = _one_line(exc)
-                self._write_failure(request, records_dir, task, seed, mat, exc)
+                self._write_failure(request, records_dir, task, seed, mat, exc, seed_config)
                 request.say(f"{task.name} seed {seed}: FAILED ({failed[seed]})")
                 continue
             _failure_path(records_dir, request, seed).unlink(missing_ok=True)  # an earlier failure, now retried
-            runs[seed] = {**self._provenance(mat, opts.hardware), "seed": seed, "notes": notes,
+            runs[seed] = {**self._provenance(mat, opts.hardware, seed_config), "seed": seed, "notes": notes,
                           "wall_time_s": round(time.perf_counter() - start, 3)}  # fmt: skip
         return [self._fill(request, task, c, values, runs, failed) for c in cells]
 
@@ -243,7 +253,7 @@ class DetectionEvaluator(Evaluator[DetectionOptions]):
                                 else "one seed: its value, no std"})  # fmt: skip
 
     @staticmethod
-    def _provenance(mat: Materialized, hw: Hardware) -> dict[str, Any]:
+    def _provenance(mat: Materialized, hw: Hardware, config: Path) -> dict[str, Any]:
         return {
             "ims_per_batch": mat.batch,
             "base_lr": mat.lr,
@@ -251,14 +261,14 @@ class DetectionEvaluator(Evaluator[DetectionOptions]):
             "num_machines": hw.num_machines,
             "world_size": hw.world_size,
             "detectron2_version": detectron2_version(),
-            "config": str(mat.config_path),
+            "config": str(config),
             "config_changes": [c.line() for c in mat.changes],
             "model_selection": "none: the final iteration is evaluated once, as in MoCo's protocol",
         }
 
     def _write_failure(
         self, request: EvalRequest[DetectionOptions], records: Path, task: DetectionTask, seed: int,
-        mat: Materialized, exc: BaseException,
+        mat: Materialized, exc: BaseException, config: Path,
     ) -> None:  # fmt: skip
         atomic_write_json(
             _failure_path(records, request, seed),
@@ -266,7 +276,7 @@ class DetectionEvaluator(Evaluator[DetectionOptions]):
                 "model": request.model_name, "checkpoint_sha256": request.weights.sha256, "task": task.name,
                 "seed": seed, "status": "diverged" if _diverged(exc) else "crashed",
                 "error": _one_line(exc), "traceback": traceback.format_exception(exc)[-8:],
-                **self._provenance(mat, request.options.hardware),
+                **self._provenance(mat, request.options.hardware, config),
             },
         )  # fmt: skip
 
