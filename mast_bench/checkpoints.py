@@ -164,6 +164,11 @@ def read_weights(path: str | Path) -> Any:
     return safe_load(path, hash_file=False).obj
 
 
+def readable_version(version: Any) -> bool:
+    """The version rule: an integer ``format_version`` from 1 up to :data:`FORMAT_VERSION` (not a bool)."""
+    return isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= FORMAT_VERSION
+
+
 def check_format(ckpt: Any, where: str) -> dict[str, Any]:
     """Apply the mast-bench format and version rules to a loaded object; returns it as a dict.
 
@@ -177,7 +182,7 @@ def check_format(ckpt: Any, where: str) -> dict[str, Any]:
             "for weights from other code use `mast-bench convert`"
         )
     version = ckpt.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+    if not readable_version(version):
         raise CheckpointError(
             f"checkpoint {where} has format_version {version!r}; this code reads up to {FORMAT_VERSION}"
         )

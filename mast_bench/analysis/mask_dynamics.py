@@ -31,6 +31,7 @@ from mast_bench.augment import PARAM_DIM, PARAM_LAYOUT
 from mast_bench.config import Recipe, load_recipe
 from mast_bench.methods.mast import MAST, width_scaled_grad
 from mast_bench.methods.mast_loss import mask_shares, mast_loss, pair_weights
+from mast_bench.pretrain.loop import nonfinite_gradients
 from mast_bench.pretrain.optimizer import build_optimizer
 from mast_bench.pretrain.schedule import peak_lr, set_lr
 
@@ -177,8 +178,8 @@ def train_aux(
         out = aux_loss(method, z1, z2, p1, p2)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
-        grads_ok = all(torch.isfinite(p.grad).all() for p in method.aux_parameters() if p.grad is not None)
-        if not (torch.isfinite(out["loss"]) and grads_ok):
+        # only the aux parameters are in the graph: the encoder's gradients stay None
+        if not torch.isfinite(out["loss"]) or nonfinite_gradients(method.named_parameters()):
             failed = step + 1
             break
         opt.step()

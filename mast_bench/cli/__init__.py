@@ -9,6 +9,7 @@ one line (:data:`INTERRUPTED`) and exits with status 130.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 
 import click
 
@@ -17,6 +18,28 @@ from mast_bench.errors import USER_ERRORS
 
 #: What every command prints when Ctrl-C stops it (exit status 130, the shell's code for SIGINT).
 INTERRUPTED = "Stopped: interrupted (Ctrl-C); files already written are complete (each is written atomically)"
+
+
+class LazyChoice(click.Choice):
+    """A :class:`click.Choice` whose names come from a registry read on first use.
+
+    The registries of the evaluators live in packages that import torch; reading them only when the option
+    is parsed or its help shown keeps ``mast-bench --help`` and every other command from paying that import.
+
+    Args:
+        names: returns the valid names (called once).
+    """
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self._names = names
+        self._loaded: tuple[str, ...] | None = None
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self._loaded is None:
+            self._loaded = tuple(self._names())
+        return self._loaded
 
 
 class _Group(click.Group):

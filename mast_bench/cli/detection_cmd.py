@@ -7,9 +7,15 @@ from typing import Any
 
 import click
 
+from mast_bench.cli import LazyChoice
 from mast_bench.cli.evaluate_cmd import _model_name, evaluate
-from mast_bench.downstream.detection.tasks import DETECTION_TASKS
 from mast_bench.fileio import prepare_out_dir
+
+
+def _task_names() -> list[str]:
+    from mast_bench.downstream.detection.tasks import DETECTION_TASKS
+
+    return DETECTION_TASKS.names()
 
 
 def _gpus_present() -> int:
@@ -34,7 +40,7 @@ def _gpus_present() -> int:
 )
 @click.option(
     "--task",
-    type=click.Choice(DETECTION_TASKS.names()),
+    type=LazyChoice(_task_names),
     required=True,
     help="Pinned Detectron2 config (downstream/detectron2/<task>.yaml); R50 tasks need resnet50 weights.",
 )

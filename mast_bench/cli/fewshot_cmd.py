@@ -7,9 +7,20 @@ from typing import Any
 
 import click
 
+from mast_bench.cli import LazyChoice
 from mast_bench.cli.evaluate_cmd import _cache_option, _execute, _request, _weights_options, evaluate
-from mast_bench.downstream.fewshot.heads import HEADS
-from mast_bench.downstream.fewshot.protocols import FEWSHOT_PROTOCOLS
+
+
+def _protocol_names() -> list[str]:
+    from mast_bench.downstream.fewshot.protocols import FEWSHOT_PROTOCOLS
+
+    return list(FEWSHOT_PROTOCOLS)
+
+
+def _head_names() -> list[str]:
+    from mast_bench.downstream.fewshot.heads import HEADS
+
+    return list(HEADS)
 
 
 def _shots(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
@@ -31,7 +42,7 @@ def _shots(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 @click.option("--data-root", required=True, type=click.Path(path_type=Path), help="The dataset's folder.")
 @click.option(
     "--protocol",
-    type=click.Choice(list(FEWSHOT_PROTOCOLS)),
+    type=LazyChoice(_protocol_names),
     default="ericsson",
     show_default=True,
     help="ericsson: 257² resize + 224 crop, 15 queries, 600 episodes, prototypes; augself: its linear "
@@ -42,7 +53,7 @@ def _shots(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     "--head",
     "heads",
     multiple=True,
-    type=click.Choice(list(HEADS)),
+    type=LazyChoice(_head_names),
     help="Head(s) to run on the same episodes (repeat the option); default: the protocol's own.",
 )
 @click.option("--ways", type=click.IntRange(min=2), default=None, help="N (default: the protocol's, 5).")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mast_bench.checkpoints import FORMAT, FORMAT_VERSION
+from mast_bench.checkpoints import FORMAT, FORMAT_VERSION, readable_version
 from mast_bench.convert.formats import (
     Found,
     SourceFormat,
@@ -66,8 +66,8 @@ class MastBenchFormat(SourceFormat):
         if ckpt.get("format") != MARKER:
             raise CheckpointError(f"not a mast-bench checkpoint: it has no 'format': {MARKER!r} entry")
         version = ckpt.get("format_version")
-        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-            raise CheckpointError(  # the version rule of mast_bench.checkpoints.check_format
+        if not readable_version(version):
+            raise CheckpointError(
                 f"mast-bench checkpoint format_version {version!r}; this version of mast-bench reads up to "
                 f"{FORMAT_VERSION}"
             )

@@ -3,7 +3,7 @@
 A corrupt, empty, truncated or mislabelled file (text saved as ``.jpg``) raises
 :class:`~mast_bench.errors.DatasetError` ``cannot read image '<path>': <reason>``, which the CLI prints
 as one line with exit status 2, instead of a PIL traceback from inside a DataLoader worker.
-Readers built on torchvision datasets that decode in their own ``__getitem__`` (DTD, Food-101,
+Readers built on torchvision datasets that decode in their own ``__getitem__`` (Food-101,
 SUN397) mix in :class:`OpenImageItems`; ``ImageFolder``-based readers pass :func:`open_image` as
 their ``loader``.
 """

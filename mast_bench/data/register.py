@@ -12,19 +12,20 @@ layout for a wrong folder; whose ``listing`` (where given) describes a copy for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from mast_bench.data.base import DatasetInfo, Metric, Transform, ValSource
+from mast_bench.data.base import DatasetInfo, Loader, Metric, Transform, ValSource
 from mast_bench.data.splits.resolve import build_protocol_split
 from mast_bench.data.splits.seeded import SeededSplit, ValRule, protocol_split_names
 from mast_bench.data.verify.listing import ListingFn
 from mast_bench.registry import DATASETS
 
-OpenSplit = Callable[[Path, str, "Transform | None", bool], Dataset[Any]]
+#: ``open_split(root, split, transform, verify) -> Dataset``: the same signature as a registry loader.
+OpenSplit = Loader
 
 
 def register_reader(

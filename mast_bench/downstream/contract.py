@@ -276,11 +276,6 @@ def describe(record: ResultRecord) -> str:
     return f"{record.dataset} {record.protocol} {record.metric} = {record.value:.2f}{spread}{how}"
 
 
-def _say(echo: Echo | None, line: str) -> None:
-    if echo is not None:
-        echo(line)
-
-
 def execute(
     evaluator: Evaluator[Any], request: EvalRequest[Any], out_dir: str | Path, *, echo: Echo | None = None
 ) -> list[CellOutcome]:
@@ -310,10 +305,10 @@ def execute(
         reason = None if request.redo or not note.is_file() else _read_omission(note)
         if path.is_file() and not request.redo:
             outcomes[i] = CellOutcome(cell.name, "skipped", read_record(path), path)
-            _say(echo, f"{cell.name}: {SKIP_MESSAGE} -> {path}")
+            request.say(f"{cell.name}: {SKIP_MESSAGE} -> {path}")
         elif reason is not None:
             outcomes[i] = CellOutcome(cell.name, "omitted", path=note, error=reason)
-            _say(echo, f"{cell.name}: omitted ({reason}; noted earlier; --redo to recompute) -> {note}")
+            request.say(f"{cell.name}: omitted ({reason}; noted earlier; --redo to recompute) -> {note}")
         else:
             todo.append((i, cell))
     if todo:
@@ -333,14 +328,14 @@ def execute(
                 payload = {"format": _OMITTED_FORMAT, "reason": record.reason, "cell": cell.skeleton.to_dict()}
                 atomic_write_json(note, payload)
                 outcomes[i] = CellOutcome(cell.name, "omitted", path=note, error=record.reason)
-                _say(echo, f"{cell.name}: omitted ({record.reason})")
+                request.say(f"{cell.name}: omitted ({record.reason})")
                 continue
             if not record.wall_time_s:
                 record = dataclasses.replace(record, wall_time_s=wall)
             path = write_record(out, record)
             note.unlink(missing_ok=True)  # the data now allow the cell
             outcomes[i] = CellOutcome(cell.name, "done", read_record(path), path)  # as stamped on disk
-            _say(echo, f"{describe(outcomes[i].record)} -> {path}")  # type: ignore[arg-type]
+            request.say(f"{describe(outcomes[i].record)} -> {path}")  # type: ignore[arg-type]
     return [outcomes[i] for i in range(len(cells))]
 
 

@@ -141,8 +141,7 @@ FEATURE_PRECISIONS = ("fp32", "bf16")
 
 
 def _autocast(device: torch.device, precision: str) -> Any:
-    if precision not in FEATURE_PRECISIONS:
-        raise ValueError(f"feature precision must be one of {', '.join(FEATURE_PRECISIONS)}, got {precision!r}")
+    # ``precision`` was validated once by extract_features, before any batch
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -246,5 +245,5 @@ def request_features(request: Any, preprocessing: Preprocessing, split: str, bat
         request.weights, request.dataset, split, request.data_root, preprocessing, verify=request.verify,
         device=request.device, batch_size=batch_size, workers=request.workers, cache_dir=request.cache_dir,
         progress=request.progress, refresh=request.redo, note=request.say,
-        precision=getattr(request, "feature_precision", "fp32"),
+        precision=request.feature_precision,
     )

@@ -15,6 +15,7 @@ mistaken for the published number.
 
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 from collections import Counter
@@ -204,8 +205,9 @@ class _FinetuneEvaluator(Evaluator[FinetuneOptions]):
 
     options_type = FinetuneOptions
 
+    @abc.abstractmethod
     def _default(self, options: FinetuneOptions) -> FinetuneRecipe:
-        raise NotImplementedError
+        """The published recipe these options select (a different ``options.recipe`` is recorded as custom)."""
 
     def _train_split(self, options: FinetuneOptions) -> str:
         return "train"

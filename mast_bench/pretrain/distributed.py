@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from mast_bench.distributed import FullGatherLayer, gather_with_grad, is_distributed  # noqa: F401  (re-exported)
+from mast_bench.distributed import gather_with_grad, is_distributed  # noqa: F401  (gather_with_grad re-exported)
 from mast_bench.errors import USER_ERRORS
 
 

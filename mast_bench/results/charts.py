@@ -17,8 +17,6 @@ from mast_bench.results.render import header_label
 _COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 _GREYS = ("#e4e4e4", "#c8c8c8", "#f2f2f2", "#b0b0b0")
 _HATCHES = ("//", "\\\\", "xx", "..", "--", "++")
-#: More bars than colours above: matplotlib's 20-colour qualitative map.
-_MANY = 20
 _GROUP_WIDTH = 0.8
 
 
@@ -89,11 +87,3 @@ def _bars(ax, table: PaperTable, row: TableRow, j: int, columns, width: float, n
         if cell.has_value:
             x = i - _GROUP_WIDTH / 2 + (j + 0.5) * width
             ax.plot([x - width / 2, x + width / 2], [cell.value] * 2, color="black", linewidth=1.5)
-
-
-def _colour(j: int, n: int) -> object:
-    if n <= len(_COLOURS):
-        return _COLOURS[j]
-    import matplotlib
-
-    return matplotlib.colormaps["tab20"](j % _MANY)

@@ -162,10 +162,16 @@ def plan_reproduction(
             folder = data_folder(data_root, column)
             key = (w.name, column.evaluator, column.dataset, column.request_protocol, _frozen(column.options), folder)
             jobs.setdefault(key, Job(w, column, folder)).columns.append(column)
+    # Several checkpoints share each dataset folder: open each (folder, dataset, split) once per plan.
+    data_problems: dict[tuple[Path, str, str], str] = {}
     for job in jobs.values():
         if not job.evaluator or job.evaluator not in EVALUATORS:
             job.status, job.reason = "blocked", _no_evaluator(job.column, EVALUATORS.names())
-        elif problem := data_problem(job):
+            continue
+        copy = (job.data_root, job.column.dataset, job.column.split)
+        if copy not in data_problems:
+            data_problems[copy] = data_problem(job)
+        if problem := data_problems[copy]:
             job.status, job.reason = "blocked", problem
         else:
             reason = check(job)

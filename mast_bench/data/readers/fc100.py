@@ -103,7 +103,10 @@ class FC100Split(Dataset[tuple[Any, int]]):
         return (self.transform(image) if self.transform is not None else image), self.targets[index]
 
 
-def _select(root: Path, split: str, verify: bool) -> FC100Split:
+def _select(root: Path, split: str, verify: bool, built: dict[str, Any] | None = None) -> FC100Split:
+    """The FC100 ``split`` drawn from both CIFAR-100 files; ``built`` keeps the CIFAR parts read so far
+    (one listing of all three splits reads each file once)."""
+    built = {} if built is None else built
     if split not in SPLITS:
         raise DatasetError(f"dataset {NAME!r} has no split {split!r}; its splits are {list(SPLITS)}")
     names = split_classes(split)
@@ -111,7 +114,9 @@ def _select(root: Path, split: str, verify: bool) -> FC100Split:
     cifar = DATASETS.get("cifar100")
     data, targets, ids = [], [], []
     for part in ("train", "test"):
-        ds: Any = cifar.build(root, part, None, verify)
+        if part not in built:
+            built[part] = cifar.build(root, part, None, verify)
+        ds: Any = built[part]
         fine = list(ds.classes)
         missing = sorted(set(names) - set(fine))
         if missing:
@@ -145,10 +150,10 @@ def _split_listing(split: str, ds: FC100Split) -> SplitListing:
 
 def listing(root: Path, splits: Sequence[str] | None = None) -> DatasetListing:
     """Describe the FC100 splits of the CIFAR-100 copy under ``root``."""
-    listed, problems = [], []
+    listed, problems, built = [], [], {}
     for s in SPLITS:
         if splits is None or s in splits:
-            ds = _select(root, s, verify=False)
+            ds = _select(root, s, verify=False, built=built)
             listed.append(_split_listing(s, ds))
             problems += _class_problems(s, ds.targets)
     return DatasetListing(NAME, root, LAYOUT, list(CLASSES), len(CLASSES), listed, problems=problems,

@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from mast_bench.checkpoints import read_weights
+from mast_bench.data.images import open_image
 from mast_bench.data.synthetic.factors import HUE_BINS, IMAGE_SIZE, ORIENTATIONS, POSITIONS, SHAPES, TEXTURES
 from mast_bench.data.synthetic.manifest import load_manifest, read_factors
-from mast_bench.fileio import atomic_open
+from mast_bench.fileio import atomic_open, atomic_torch_save
 from mast_bench.models.backbones import BackboneSpec, build_backbone
 
 #: Heads and their class counts; ``pose`` is defined only for the chiral shapes (ignored elsewhere).
@@ -88,7 +88,7 @@ def _cache_key(root: Path, spec: BackboneSpec, settings: SupervisedSettings) -> 
 
 def _load_pool(root: Path, spec: BackboneSpec) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     rows = [r for r in read_factors(root) if r["part"] == "pool"]
-    images = np.stack([np.asarray(Image.open(root / r["path"]).convert("RGB")) for r in rows])  # (N, H, W, 3)
+    images = np.stack([np.asarray(open_image(root / r["path"])) for r in rows])  # (N, H, W, 3)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
     mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
     return (x - mean) / std, {h: torch.from_numpy(v) for h, v in pool_labels(rows).items()}
@@ -155,8 +155,7 @@ def cached_reference(
         return backbone.eval(), path, True
     backbone, log = train_reference(root, spec, settings, echo)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as fh:
-        torch.save(backbone.state_dict(), fh)
+    atomic_torch_save(path, backbone.state_dict())
     with atomic_open(path.with_suffix(".json"), "w", encoding="utf-8") as fh:
         json.dump({"settings": asdict(settings), "spec": spec.to_dict(), "log": log}, fh, indent=1)
     return backbone, path, False

@@ -122,7 +122,7 @@ def require_listed_files(files: Sequence[Path], index: str, *, root: Path, datas
 
 
 def with_samples(ds: Any, files: Sequence[Path], targets: Sequence[int], classes: Sequence[str]) -> Any:
-    """Point a torchvision file-list dataset (Food101, SUN397, DTD) at an explicit sample list.
+    """Point a torchvision file-list dataset (Food101, SUN397) at an explicit sample list.
 
     Sets the reader's private ``_image_files``/``_labels`` and the public ``samples``, ``targets``,
     ``classes`` and ``class_to_idx`` that every loader of this package exposes.

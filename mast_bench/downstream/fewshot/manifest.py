@@ -17,7 +17,7 @@ import numpy as np
 
 from mast_bench.downstream.fewshot.episodes import EpisodeManifest
 from mast_bench.errors import ProtocolError
-from mast_bench.fileio import atomic_write_text
+from mast_bench.fileio import atomic_write_text, sha256_file
 
 MANIFEST_FORMAT = "mast-bench-fewshot-episodes"
 MANIFEST_VERSION = 1
@@ -33,7 +33,7 @@ def write_manifest(path: str | Path, manifest: EpisodeManifest) -> tuple[Path, s
 
 def manifest_sha256(path: str | Path) -> str:
     """sha256 of a manifest file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return sha256_file(path)
 
 
 def read_manifest(path: str | Path) -> EpisodeManifest:

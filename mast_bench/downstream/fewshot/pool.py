@@ -176,6 +176,7 @@ def build_pool(request: Any, info: DatasetInfo, splits: tuple[str, ...], pre: Pr
     names = classes or [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
     present = np.unique(y)
     compact = np.searchsorted(present, y)
-    empty = tuple(n for c, n in enumerate(names) if c not in set(present.tolist()))
+    have = set(present.tolist())
+    empty = tuple(n for c, n in enumerate(names) if c not in have)
     pool = make_pool(info.name, splits, ids, compact, [names[c] for c in present], content="|".join(digests))
     return PooledFeatures(pool, torch.cat([p.x for p in parts]), all(p.cached for p in parts), empty)
