@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from mast_bench.augment_batched import build_augment
 from mast_bench.config import Recipe, load_recipe
 from mast_bench.pretrain.data import DeviceBatches, EpochBatchSampler, TwoViewDataset
-from mast_bench.pretrain.device import maybe_compile, setup_precision
+from mast_bench.pretrain.device import maybe_compile, resolve_device, setup_precision
 from mast_bench.pretrain.distributed import DistEnv
 from mast_bench.pretrain.loop import train_step
 from mast_bench.pretrain.optimizer import build_optimizer
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = recipe_from_args(args)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)  # 'cuda' → 'cuda:0' (set_device needs an index)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True

@@ -95,6 +95,11 @@ def blur_kernel_size(size: int) -> int:
     return k if k % 2 else k + 1
 
 
+def view_blur_kernel(cfg: AugmentConfig) -> int:
+    """The blur kernel side of ``cfg``: ``augment.blur_kernel`` if set, else :func:`blur_kernel_size`."""
+    return int(cfg.blur_kernel) or blur_kernel_size(cfg.size)
+
+
 def validate_families(families: tuple[str, ...] | list[str]) -> frozenset[str]:
     """Check ``augment.families``; raise :class:`ConfigError` naming any unknown or repeated family."""
     for name in families:
@@ -120,15 +125,28 @@ def view_specs(cfg: AugmentConfig) -> tuple[ViewSpec, ViewSpec]:
         raise ConfigError(f"augment.size: need at least 8 px, got {cfg.size}")
     if any(s <= 0 for s in cfg.std):
         raise ConfigError(f"augment.std: every entry must be positive, got {list(cfg.std)}")
-    k = blur_kernel_size(cfg.size)
+    if cfg.jitter is not None:
+        b, c, s, h = cfg.jitter
+        if min(b, c, s) < 0 or not 0.0 <= h <= 0.5:
+            raise ConfigError(
+                "augment.jitter: need brightness, contrast, saturation >= 0 and 0 <= hue <= 0.5, "
+                f"got {list(cfg.jitter)}"
+            )
+    if cfg.blur_kernel < 0 or (cfg.blur_kernel and cfg.blur_kernel % 2 == 0):
+        raise ConfigError(f"augment.blur_kernel: need an odd number of pixels or 0 (automatic), got {cfg.blur_kernel}")
+    if not 0.0 < cfg.blur_sigma[0] <= cfg.blur_sigma[1]:
+        raise ConfigError(f"augment.blur_sigma: need 0 < min <= max, got {list(cfg.blur_sigma)}")
+    k = view_blur_kernel(cfg)
     scale = (float(lo), float(hi))
+    sigma = (float(cfg.blur_sigma[0]), float(cfg.blur_sigma[1]))
     if cfg.pipeline == "vicreg":
         common = dict(families=fams, scale=scale, interpolation=InterpolationMode.BICUBIC,
-                      jitter=(0.4, 0.4, 0.2, 0.1), blur_kernel=k)
+                      jitter=tuple(cfg.jitter or (0.4, 0.4, 0.2, 0.1)), blur_kernel=k, blur_sigma=sigma)
         return ViewSpec(blur_p=1.0, solarize_p=0.0, **common), ViewSpec(blur_p=0.1, solarize_p=0.2, **common)
     if cfg.pipeline == "augself":
         spec = ViewSpec(families=fams, scale=scale, interpolation=InterpolationMode.BILINEAR,
-                        jitter=(0.4, 0.4, 0.4, 0.1), blur_p=0.5, solarize_p=0.0, blur_kernel=k)
+                        jitter=tuple(cfg.jitter or (0.4, 0.4, 0.4, 0.1)), blur_p=0.5, solarize_p=0.0, blur_kernel=k,
+                        blur_sigma=sigma)
         return spec, spec
     raise ConfigError(f"augment.pipeline: unknown pipeline {cfg.pipeline!r}; valid pipelines: vicreg, augself")
 

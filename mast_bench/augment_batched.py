@@ -34,7 +34,7 @@ from mast_bench.augment import (
     PARAM_LAYOUT,
     MultiViewAugment,
     apply_geometry,
-    blur_kernel_size,
+    view_blur_kernel,
 )
 from mast_bench.config import AugmentConfig
 
@@ -136,7 +136,7 @@ class BatchedPhotometric:
     cpu_chunk_pixels: int = 8 * 224 * 224
 
     def __init__(self, cfg: AugmentConfig) -> None:
-        self.blur_kernel = blur_kernel_size(cfg.size)
+        self.blur_kernel = view_blur_kernel(cfg)
         self.mean = torch.tensor(cfg.mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(cfg.std, dtype=torch.float32).view(1, 3, 1, 1)
 

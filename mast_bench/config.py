@@ -93,6 +93,13 @@ class AugmentConfig:
     size: int = 32
     families: tuple[str, ...] = ("crop", "flip", "color_jitter", "grayscale", "blur", "solarize")
     crop_scale: tuple[float, float] = (0.08, 1.0)
+    #: Colour-jitter strengths (brightness, contrast, saturation, hue) of both views; None keeps the pipeline's
+    #: own (vicreg 0.4, 0.4, 0.2, 0.1; augself 0.4, 0.4, 0.4, 0.1). Hue 0.5 can turn any hue into any other.
+    jitter: tuple[float, float, float, float] | None = None
+    #: Gaussian-blur σ range in pixels (VICReg's 0.1–2) and kernel side (odd; 0: about 10 % of the image side,
+    #: SimCLR's rule, 3 px at 32 px, where σ 2 is cut off at ±1 px).
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel: int = 0
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     #: Where the photometric families (jitter, grayscale, blur, solarise) run: "device": batched on the

@@ -244,3 +244,51 @@ def test_grayscale_and_palette_images_are_converted(image: Image.Image) -> None:
     for mode in ("L", "P", "RGBA"):
         (x1, _), _ = aug(image.convert(mode), torch.Generator().manual_seed(0))
         assert x1.shape == (3, SIZE, SIZE)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"jitter": (0.4, 0.4, 0.2, 0.7)},
+     r"augment.jitter: need brightness, contrast, saturation >= 0 and 0 <= hue <= 0.5, got \[0.4, 0.4, 0.2, 0.7\]"),
+    ({"jitter": (-0.1, 0.4, 0.2, 0.1)}, r"augment.jitter: need brightness, contrast, saturation >= 0"),
+    ({"blur_kernel": 8}, r"augment.blur_kernel: need an odd number of pixels or 0 \(automatic\), got 8"),
+    ({"blur_kernel": -3}, r"augment.blur_kernel: need an odd number of pixels or 0 \(automatic\), got -3"),
+    ({"blur_sigma": (2.0, 1.0)}, r"augment.blur_sigma: need 0 < min <= max, got \[2.0, 1.0\]"),
+    ({"blur_sigma": (0.0, 1.0)}, r"augment.blur_sigma: need 0 < min <= max"),
+])
+def test_invalid_strengths_are_config_errors(change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_multiview(dataclasses.replace(AugmentConfig(), **change))
+
+
+def test_recipe_strengths_reach_both_views_and_the_recorded_draws(image: Image.Image) -> None:
+    """augment.jitter / blur_sigma / blur_kernel replace the pipeline's strengths in both views; the defaults keep
+    VICReg's (checked above), and each view is still reproduced from its recorded parameters."""
+    from mast_bench.augment import view_blur_kernel, view_specs
+
+    cfg = dataclasses.replace(_cfg(("color_jitter", "blur")), jitter=(0.2, 0.3, 0.1, 0.5), blur_sigma=(1.5, 2.5),
+                              blur_kernel=9)  # fmt: skip
+    for spec in view_specs(cfg):
+        assert (spec.jitter, spec.blur_sigma, spec.blur_kernel) == ((0.2, 0.3, 0.1, 0.5), (1.5, 2.5), 9)
+    assert view_blur_kernel(cfg) == 9 and view_blur_kernel(AugmentConfig(size=32)) == blur_kernel_size(32) == 3
+    aug = build_multiview(cfg)
+    hues, sigmas = [], []
+    for _view, p in _views(aug, image, 60):
+        b, c, s, h = p[PARAM_LAYOUT["color_jitter"]][:4].tolist()
+        sigma = p[PARAM_LAYOUT["blur"]].item()
+        if [b, c, s, h] != [1.0, 1.0, 1.0, 0.0]:
+            assert 0.8 <= b <= 1.2 and 0.7 <= c <= 1.3 and 0.9 <= s <= 1.1 and -0.5 <= h <= 0.5
+            hues.append(h)
+        if sigma > 0:
+            assert 1.5 <= sigma <= 2.5
+            sigmas.append(sigma)
+    assert max(abs(h) for h in hues) > 0.2  # beyond VICReg's +-0.1: the whole colour circle is reachable
+    assert sigmas
+
+
+def test_wider_blur_kernel_is_what_the_view_gets(image: Image.Image) -> None:
+    cfg = dataclasses.replace(_cfg(("blur",)), blur_sigma=(2.0, 2.0), blur_kernel=9)
+    base = _resized_whole(image)
+    for view, p in _views(build_multiview(cfg), image, 6):
+        sigma = p[PARAM_LAYOUT["blur"]].item()
+        ref = TF.gaussian_blur(base, [9, 9], [sigma, sigma]) if sigma > 0 else base
+        torch.testing.assert_close(view, ref, rtol=0, atol=1e-6)

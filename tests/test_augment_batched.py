@@ -161,3 +161,14 @@ def test_an_identity_factor_inside_a_run_of_one_order_is_skipped_for_that_sample
     be off by ~0.1)."""
     jitters = [(1.2, 0.8, 1.1, 0.05), (1.0, 0.8, 1.1, 0.0), (1.3, 1.0, 0.9, -0.05)]
     _batched_matches_per_image(2, [_jitter_only(j, (3, 0, 1, 2)) for j in jitters])
+
+
+def test_batched_views_equal_per_image_views_with_the_synthetic_recipes_strengths(images: list[Image.Image]) -> None:
+    """Full-circle hue jitter, σ 1.5–2.5 and a 9-px kernel (pretrain/*_tiny_*.yaml) agree across the two paths."""
+    cfg = AugmentConfig(size=24, crop_scale=(0.3, 1.0), jitter=(0.4, 0.4, 0.2, 0.5), blur_sigma=(1.5, 2.5),
+                        blur_kernel=9)  # fmt: skip
+    big_hue = 0
+    for ref, batched, p in _both(cfg, images):
+        torch.testing.assert_close(batched, ref, rtol=0, atol=EQUALITY_ATOL)
+        big_hue += int((p[:, PARAM_LAYOUT["color_jitter"]][:, 3].abs() > 0.1).sum())
+    assert big_hue > 0

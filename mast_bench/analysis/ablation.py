@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,6 +210,65 @@ def render_markdown(
     return "\n".join(lines) + "\n\n" + settings + "\n"
 
 
+def _pretrain_in_parallel(
+    plan: Sequence[tuple[str, int, Recipe]],
+    out: Path,
+    suite: Path,
+    base_recipe: str | Path,
+    overrides: Sequence[str],
+    jobs: int,
+    threads: int,
+    progress: bool,
+) -> None:
+    """Pretrain the plan's unfinished runs as up to ``jobs`` child processes (``mast-bench ablation`` per run).
+
+    Each child pretrains and probes one (variant, seed) into the shared ``out`` (runs, records and the
+    content-keyed caches are per run or written atomically) and logs to ``out/logs/<variant>-s<seed>.log``;
+    the caller then finds every run finished and only builds the table. Several small runs share one GPU
+    (or a many-core CPU) far better than one run uses it.
+
+    Raises:
+        RuntimeError: a child failed; names the run and ends with its log's last lines.
+    """
+    todo = []
+    for variant, seed, recipe in plan:
+        name = f"{variant}-s{seed}"
+        if variant == RANDOM_INIT:
+            continue
+        final = out / "runs" / name / FINAL
+        if final.is_file():
+            meta = load_checkpoint(final)["meta"]
+            wanted = to_dict(dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, root=str(suite))))
+            if meta["complete"] and meta["recipe"] == wanted:
+                continue
+        todo.append((variant, seed, name))
+    if not todo:
+        return
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def child(item: tuple[str, int, str]) -> tuple[str, int, Path]:
+        variant, seed, name = item
+        cmd = [sys.executable, "-m", "mast_bench", "ablation", "--out", str(out), "--suite", str(suite),
+               "--recipe", str(base_recipe), "--seeds", str(seed), "--variants", variant,
+               "--table-dir", str(out / "parts" / name), "--no-progress", "--threads", str(threads),
+               *(f"--set={o}" for o in overrides)]  # fmt: skip
+        log = logs / f"{name}.log"
+        with open(log, "w", encoding="utf-8") as fh:
+            code = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+        return name, code, log
+
+    failed = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for name, code, log in tqdm(pool.map(child, todo), total=len(todo), desc="ablation runs (parallel)",
+                                    disable=not progress, unit="run"):  # fmt: skip
+            if code != 0:
+                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+                failed.append(f"{name} (exit {code}, {log}):\n    " + "\n    ".join(tail))
+    if failed:
+        raise RuntimeError("ablation runs failed:\n" + "\n".join(failed))
+
+
 def run_ablation(
     out: str | Path,
     suite: str | Path | None = None,
@@ -217,6 +279,8 @@ def run_ablation(
     base_recipe: str | Path = DEFAULT_RECIPE,
     table_dir: str | Path | None = None,
     progress: bool = True,
+    jobs: int = 1,
+    threads: int = 0,
 ) -> AblationResult:
     """Pretrain every (variant, seed), probe every synthetic task, and write the table.
 
@@ -230,6 +294,8 @@ def run_ablation(
         variants: subset of :data:`VARIANTS`.
         base_recipe: the MAST recipe the variants are derived from.
         table_dir: where the three table files go (default: ``out``), e.g. the repository's ``results/``.
+        jobs: pretrain up to this many runs at once as child processes (1: one after another in this process).
+        threads: torch intra-op threads of each child process (0: torch's default).
     Raises:
         ValueError: an unknown variant or no seeds; ConfigError for a bad override (before any work).
     """
@@ -246,6 +312,8 @@ def run_ablation(
             timings["suite"] = time.perf_counter() - t0
     suite = Path(suite)
     _check_same_suite(out, suite)
+    if jobs > 1:
+        _pretrain_in_parallel(plan, out, suite, base_recipe, overrides, jobs, threads, progress)
     rows = []
     for variant, seed, recipe in tqdm(plan, desc="ablation runs", disable=not progress, unit="run"):
         name = f"{variant}-s{seed}"

@@ -57,6 +57,18 @@ def analyze_cmd(
 )
 @click.option("--seeds", default="0,1,2", help="Comma-separated pretraining seeds.")
 @click.option(
+    "--recipe",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The MAST recipe every variant is derived from [default: pretrain/mast_tiny_quick.yaml].",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    type=click.IntRange(1),
+    help="Pretrain this many runs at once as separate processes (several tiny runs share one GPU well).",
+)
+@click.option(
     "--set",
     "overrides",
     multiple=True,
@@ -82,6 +94,8 @@ def ablation_cmd(
     suite: Path | None,
     suite_size: str,
     seeds: str,
+    recipe: Path | None,
+    jobs: int,
     overrides: tuple[str, ...],
     table_dir: Path | None,
     variants: str | None,
@@ -91,7 +105,7 @@ def ablation_cmd(
     """Ablate MAST on the synthetic suite: VICReg, masks, + uncertainty, + awareness; linear probe per task."""
     import torch
 
-    from mast_bench.analysis.ablation import VARIANTS, run_ablation
+    from mast_bench.analysis.ablation import DEFAULT_RECIPE, VARIANTS, run_ablation
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -112,6 +126,9 @@ def ablation_cmd(
         variants=chosen,
         table_dir=table_dir,
         progress=not no_progress,
+        base_recipe=recipe if recipe is not None else DEFAULT_RECIPE,
+        jobs=jobs,
+        threads=threads,
     )
     click.echo(result.markdown)
     click.echo(f"wrote {result.table_md} and {result.table_csv}")
