@@ -7,6 +7,8 @@ Variants (all from one recipe, so backbone, data, optimiser and schedule are ide
 task is scored by the ``synthetic-linear`` probe
 (:func:`mast_bench.downstream.evaluate_linear`: C selected on val, refit on train+val, test once).
 Runs and records that already exist are reused, so an interrupted ablation continues where it stopped.
+With ``jobs > 1`` the runs are pretrained as that many child processes at once (several tiny runs share
+one GPU far better than one run uses it), then the table is built from their records as usual.
 """
 
 from __future__ import annotations
