@@ -6,8 +6,9 @@
 #
 # OUT     working folder (suite, runs, records, caches); the table and figures go to OUT/table and OUT/figures
 # EPOCHS  pretraining epochs of every run (default 30: 2820 steps of batch 64 on the 6000-image pool)
-# JOBS    runs pretrained at once as separate processes (default 1). Tiny runs leave a GPU mostly idle, so on one
-#         GPU with 16 CPU cores 12 at once is about as fast as one (each process needs ~1 core and 1 worker).
+# JOBS    runs pretrained at once as separate processes (default 1). Tiny runs leave a GPU mostly idle; on one
+#         H200 with 16 CPU cores, 9 at once took 136 s for nine 3-epoch runs with their probes (docs/method.md,
+#         section 3.1). Each process wants about one core for itself and one for its data worker.
 #
 # Environment: PY (python with mast-bench importable; default .venv/bin/python, else python3), SEEDS (0,1,2),
 # VARIANTS (all), DEVICE (auto). Re-running continues where an interrupted run stopped (finished runs and

@@ -84,14 +84,20 @@ def variant_recipe(base: str | Path, variant: str, seed: int, overrides: Sequenc
     return load_recipe(base, [*overrides, *VARIANTS[variant], f"run.seed={seed}", f"name={variant}-s{seed}"])
 
 
+def _finished(recipe: Recipe, run_dir: Path, suite: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run of exactly this recipe on this suite."""
+    final = run_dir / FINAL
+    if not final.is_file():
+        return False
+    meta = load_checkpoint(final)["meta"]
+    wanted = to_dict(dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, root=str(suite))))
+    return bool(meta["complete"]) and meta["recipe"] == wanted
+
+
 def _pretrain_once(recipe: Recipe, run_dir: Path, suite: Path, progress: bool) -> Path:
     """Pretrain into ``run_dir`` unless it already holds a finished run of exactly this recipe and suite."""
-    final = run_dir / FINAL
-    wanted = to_dict(dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, root=str(suite))))
-    if final.is_file():
-        meta = load_checkpoint(final)["meta"]
-        if meta["complete"] and meta["recipe"] == wanted:
-            return final
+    if _finished(recipe, run_dir, suite):
+        return run_dir / FINAL
     return Path(pretrain(recipe, run_dir, data_root=suite, overwrite=True, progress=progress))
 
 
@@ -232,18 +238,11 @@ def _pretrain_in_parallel(
     Raises:
         RuntimeError: a child failed; names the run and ends with its log's last lines.
     """
-    todo = []
-    for variant, seed, recipe in plan:
-        name = f"{variant}-s{seed}"
-        if variant == RANDOM_INIT:
-            continue
-        final = out / "runs" / name / FINAL
-        if final.is_file():
-            meta = load_checkpoint(final)["meta"]
-            wanted = to_dict(dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, root=str(suite))))
-            if meta["complete"] and meta["recipe"] == wanted:
-                continue
-        todo.append((variant, seed, name))
+    todo = [
+        (variant, seed, f"{variant}-s{seed}")
+        for variant, seed, recipe in plan
+        if variant != RANDOM_INIT and not _finished(recipe, out / "runs" / f"{variant}-s{seed}", suite)
+    ]
     if not todo:
         return
     logs = out / "logs"

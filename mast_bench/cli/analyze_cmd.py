@@ -126,7 +126,7 @@ def ablation_cmd(
         variants=chosen,
         table_dir=table_dir,
         progress=not no_progress,
-        base_recipe=recipe if recipe is not None else DEFAULT_RECIPE,
+        base_recipe=recipe or DEFAULT_RECIPE,
         jobs=jobs,
         threads=threads,
     )

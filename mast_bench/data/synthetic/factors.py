@@ -55,8 +55,6 @@ BG_SAT, BG_VAL = (0.0, 0.25), (0.1, 0.9)
 #: Minimum |object value − background value|, so every object is visible in grayscale too.
 MIN_CONTRAST = 0.25
 TEX_AMP, TEX_PERIOD = (0.08, 0.16), (3.5, 5.0)
-#: Direction of the texture's pattern (degrees).
-TEX_ANGLE = (0.0, 180.0)
 FEWSHOT_COLOURS = ("red", "green", "blue")
 FEWSHOT_CLASSES = tuple(f"{s}-{c}" for s in SHAPES for c in FEWSHOT_COLOURS)
 
@@ -136,7 +134,7 @@ def sample_background(rng: np.random.Generator, texture: str | None = None) -> B
     tex = texture if texture is not None else TEXTURES[int(rng.integers(len(TEXTURES)))]
     return Background(
         texture=tex, hue=_u(rng, (0.0, 360.0)), sat=_u(rng, BG_SAT), val=_u(rng, BG_VAL), amp=_u(rng, TEX_AMP),
-        period=_u(rng, TEX_PERIOD), tex_angle=_u(rng, TEX_ANGLE),
+        period=_u(rng, TEX_PERIOD), tex_angle=_u(rng, (0.0, 180.0)),
         phase_u=_u(rng, (0.0, 2 * np.pi)), phase_v=_u(rng, (0.0, 2 * np.pi)),
     )  # fmt: skip
 
